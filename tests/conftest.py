@@ -1,0 +1,26 @@
+"""Fixtures shared by the whole suite.
+
+``baileys``: one long-lived Node process running the interop harness (``tests/interop``). When Node
+or the harness's packages are missing, tests that use it are skipped with the reason, except under
+CI (``CI=true``), where the harness is required and its absence is an error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.interop.harness import Harness, unavailable_reason
+
+
+@pytest.fixture(scope="session")
+def baileys() -> Iterator[Harness]:
+    reason = unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the interop harness is required in CI: {reason}")
+        pytest.skip(reason)
+    with Harness() as harness:
+        yield harness

@@ -1,0 +1,94 @@
+"""The waproto error family: every error waproto raises on purpose is one of these.
+
+::
+
+    WAProtoError                      base; never raised itself
+    ├── LocalProtocolError            you misused the API (bad argument, wrong state, value out of range)
+    └── RemoteProtocolError           the peer or the bytes from the network broke the protocol
+        ├── DecodeError               malformed binary node, frame or protobuf
+        ├── HandshakeError            the Noise handshake failed
+        │   └── CertificateError      the server's certificate chain was rejected
+        │       ├── BadCertificateSignature
+        │       ├── WrongIssuerSerial
+        │       ├── CertificateExpired
+        │       └── CertificateKeyMismatch
+        └── DecryptionError           an AEAD / Signal / media payload did not authenticate
+
+The rule (after h11): malformed input from the network is always a ``RemoteProtocolError`` subclass,
+never an ``IndexError``, ``KeyError``, ``struct.error`` or ``UnicodeDecodeError``. Code that parses
+network bytes converts those at one boundary. Errors carry data (``node``, ``code``) where there is some.
+
+This module is not an exception hierarchy for the hub (``waporta``) or for transport failures of the
+trio driver; those live with their owners.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadCertificateSignature",
+    "CertificateError",
+    "CertificateExpired",
+    "CertificateKeyMismatch",
+    "DecodeError",
+    "DecryptionError",
+    "HandshakeError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
+    "WAProtoError",
+    "WrongIssuerSerial",
+]
+
+
+class WAProtoError(Exception):
+    """Base of every error waproto raises deliberately."""
+
+
+class LocalProtocolError(WAProtoError):
+    """The caller misused the API: a bad argument, or an operation in the wrong state."""
+
+
+class RemoteProtocolError(WAProtoError):
+    """The peer (or bytes from the network) violated the protocol.
+
+    ``node`` is the offending stanza when there is one (a ``waproto.binary.Node``), ``code`` an
+    error code the peer sent, if any.
+    """
+
+    def __init__(self, message: str, *, node: object | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        #: The offending node, if the error concerns one.
+        self.node = node
+        #: The error code the peer sent, if any (for example a stream error code).
+        self.code = code
+
+
+class DecodeError(RemoteProtocolError):
+    """Bytes could not be decoded: a malformed binary node, frame, packed string or protobuf."""
+
+
+class HandshakeError(RemoteProtocolError):
+    """The Noise handshake could not be completed (bad message, failed AEAD, wrong state from the peer)."""
+
+
+class CertificateError(HandshakeError):
+    """The server's Noise certificate chain was rejected."""
+
+
+class BadCertificateSignature(CertificateError):
+    """A certificate in the chain is not signed by its issuer (or a signature is not 64 bytes)."""
+
+
+class WrongIssuerSerial(CertificateError):
+    """A certificate names an issuer serial that does not match its issuer."""
+
+
+class CertificateExpired(CertificateError):
+    """The clock is outside a certificate's notBefore..notAfter window."""
+
+
+class CertificateKeyMismatch(CertificateError):
+    """The leaf certificate's key is not the server's Noise static key (or a key has a wrong length)."""
+
+
+class DecryptionError(RemoteProtocolError):
+    """A ciphertext did not authenticate or decrypt (Noise transport, Signal, media)."""
