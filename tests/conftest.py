@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from tests.interop.harness import Harness, unavailable_reason
 
@@ -24,3 +25,7 @@ def baileys() -> Iterator[Harness]:
         pytest.skip(reason)
     with Harness() as harness:
         yield harness
+
+# Tests are deterministic: hypothesis draws the same examples every run and keeps no database.
+settings.register_profile("waporta", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.load_profile("waporta")

@@ -63,7 +63,7 @@ class Harness:
 
     def __init__(self, timeout: float = 60.0) -> None:
         self.timeout = timeout
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the harness; closed in close()
         read_fd, write_fd = os.pipe()
         self._proc = subprocess.Popen(
             ["node", str(HERE / "harness.mjs")],
