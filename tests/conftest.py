@@ -3,6 +3,9 @@
 ``baileys``: one long-lived Node process running the interop harness (``tests/interop``). When Node
 or the harness's packages are missing, tests that use it are skipped with the reason, except under
 CI (``CI=true``), where the harness is required and its absence is an error.
+
+``chromium``: the path of Debian's headless Chromium for browser tests (``tests/browser.py``); the
+same rule: skipped where it is not installed, required under CI.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
+from tests import browser
 from tests.interop.harness import Harness, unavailable_reason
 
 
@@ -25,6 +29,17 @@ def baileys() -> Iterator[Harness]:
         pytest.skip(reason)
     with Harness() as harness:
         yield harness
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    path = browser.chromium_path()
+    if path is None:
+        reason = "chromium is not installed (scripts/test installs it under CI)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the browser tests are required in CI: {reason}")
+        pytest.skip(reason)
+    return path
 
 # Tests are deterministic: hypothesis draws the same examples every run and keeps no database.
 settings.register_profile("waporta", derandomize=True, database=None, deadline=None, print_blob=True)
