@@ -13,6 +13,7 @@
         │       ├── CertificateExpired
         │       └── CertificateKeyMismatch
         └── DecryptionError           an AEAD / Signal / media payload did not authenticate
+            └── MediaIntegrityError   a media file failed a length, hash, MAC or padding check
 
 The rule (after h11): malformed input from the network is always a ``RemoteProtocolError`` subclass,
 never an ``IndexError``, ``KeyError``, ``struct.error`` or ``UnicodeDecodeError``. Code that parses
@@ -24,6 +25,8 @@ trio driver; those live with their owners.
 
 from __future__ import annotations
 
+from typing import Literal
+
 __all__ = [
     "BadCertificateSignature",
     "CertificateError",
@@ -33,6 +36,8 @@ __all__ = [
     "DecryptionError",
     "HandshakeError",
     "LocalProtocolError",
+    "MediaIntegrityError",
+    "MediaIntegrityReason",
     "RemoteProtocolError",
     "WAProtoError",
     "WrongIssuerSerial",
@@ -92,3 +97,22 @@ class CertificateKeyMismatch(CertificateError):
 
 class DecryptionError(RemoteProtocolError):
     """A ciphertext did not authenticate or decrypt (Noise transport, Signal, media)."""
+
+
+#: Which check a media file failed, in the order they are made (see ``waproto.media``).
+MediaIntegrityReason = Literal["length", "enc_hash", "mac", "padding", "plain_hash"]
+
+
+class MediaIntegrityError(DecryptionError):
+    """A downloaded media file failed verification; ``reason`` names the check.
+
+    ``"length"``: too short, not a whole number of AES blocks, or not the size the message announced;
+    ``"enc_hash"``: SHA-256 of the encrypted file is not ``fileEncSha256``; ``"mac"``: the 10-byte
+    HMAC does not match; ``"padding"``: bad PKCS#7 padding after decryption; ``"plain_hash"``: SHA-256
+    of the plaintext is not ``fileSha256``.
+    """
+
+    def __init__(self, message: str, *, reason: MediaIntegrityReason) -> None:
+        super().__init__(message)
+        #: The check that failed.
+        self.reason: MediaIntegrityReason = reason
