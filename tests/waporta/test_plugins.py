@@ -15,7 +15,7 @@ import trio
 import trio.lowlevel
 import trio.testing
 
-from waporta import hookimpl, plugins
+from waporta import __version__, hookimpl, plugins
 from waporta.config import Config, PluginsConfig, load_config
 from waporta.plugins import PluginError, PluginInfo, Plugins
 
@@ -59,13 +59,27 @@ class FakeApp:
         self.routes: list[tuple[str, str]] = []
 
 
+@pytest.fixture(autouse=True)
+def no_builtins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests here control the built-in list; the real one is checked by test_the_real_builtins_load."""
+    monkeypatch.setattr(plugins, "DEFAULT_PLUGINS", ())
+
+
 # ---------------------------------------------------------------- loading sources
 
 
 def test_no_plugins_loads_nothing() -> None:
+    assert Plugins.load(Config(), entry_points=False).infos() == []
+
+
+def test_the_real_builtins_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()
+    builtins = plugins.DEFAULT_PLUGINS
     loaded = Plugins.load(Config(), entry_points=False)
-    assert loaded.infos() == []
-    assert plugins.DEFAULT_PLUGINS == ()
+    assert [info.name for info in loaded.infos()] == list(builtins)
+    assert all(info.version == __version__ for info in loaded.infos())
+    disabled = Plugins.load(Config(plugins=PluginsConfig(disabled=builtins)), entry_points=False)
+    assert disabled.infos() == []
 
 
 def test_py_file_named_in_toml_registers_routes(tmp_path: Path) -> None:
