@@ -21,8 +21,10 @@ Both directions come one-shot (:func:`encrypt_media`, :func:`decrypt_media`) and
 incremental decryptor's contract is deliberate: since the MAC is the file's last 10 bytes, it can only be
 checked at the end, so ``update`` returns plaintext that is **not yet authenticated**. The caller must
 write it somewhere provisional and use it only after ``finalize()`` returns; if ``finalize()`` raises, the
-caller must discard everything ``update`` returned. (To never hold unauthenticated plaintext, store the
-encrypted download first and decrypt it once :func:`decrypt_media` or a finished decryptor agrees.)
+caller must discard everything ``update`` returned. A caller that must never hold unauthenticated
+plaintext keeps the encrypted download, runs a decryptor over it discarding the output, and decrypts
+again only after that one's ``finalize()`` has returned. The one-shot functions hold the whole file and its
+plaintext at once; they are for small media (thumbnails, stickers, app-state blobs).
 
 Ranged downloads (:func:`media_range`, :func:`decrypt_media_range`) decrypt a slice of the plaintext from
 a byte range of the encrypted file, the preceding cipher block serving as IV. Nothing in a range can be
