@@ -13,7 +13,8 @@
 // Both WAProto builds register themselves as `protobuf.roots.default.proto` in the one shared protobufjs
 // instance, and their generated code finds nested types through that global. Whichever build was imported
 // last would therefore decode the nested messages of the other. Every op here points the global at the
-// build it is about to use first (the harness runs ops one at a time, and these calls are synchronous).
+// build it is about to use, and puts back what was there when it is done, so that other ops see no change
+// (the harness runs ops one at a time, and these calls are synchronous).
 import { createRequire } from 'node:module'
 import $protobuf from 'protobufjs/minimal.js'
 
@@ -28,19 +29,29 @@ const rootName = { v6: 'proto', v7: 'proto', libsignal: 'textsecure' }
 
 const OBJECT_OPTIONS = { longs: String, enums: Number, bytes: String }
 
-function use(lib) {
+// Run fn(namespace) with protobufjs' global root pointing at `lib`'s classes, then restore it.
+function withLib(lib, fn) {
   const ns = libs[lib]
   if (!ns) throw new Error(`unknown lib ${JSON.stringify(lib)}`)
-  $protobuf.roots.default[rootName[lib]] = ns
-  return ns
+  const root = $protobuf.roots.default
+  const name = rootName[lib]
+  const had = Object.prototype.hasOwnProperty.call(root, name)
+  const previous = root[name]
+  root[name] = ns
+  try {
+    return fn(ns)
+  } finally {
+    if (had) root[name] = previous
+    else delete root[name]
+  }
 }
 
 function isMessageClass(value) {
   return typeof value === 'function' && typeof value.decode === 'function' && typeof value.encode === 'function'
 }
 
-function resolve(lib, type) {
-  let node = use(lib)
+function resolve(ns, lib, type) {
+  let node = ns
   for (const part of type.split('.')) {
     if (node == null || !Object.prototype.hasOwnProperty.call(node, part)) {
       throw new Error(`${lib} has no message type ${type}`)
@@ -62,19 +73,25 @@ function listTypes(ns, prefix, out) {
 }
 
 export const ops = {
-  'proto.types': async ({ lib }) => listTypes(use(lib), '', []).sort(),
+  'proto.types': async ({ lib }) => withLib(lib, (ns) => listTypes(ns, '', []).sort()),
 
-  'proto.roundtrip': async ({ lib, type, data }) => {
-    const cls = resolve(lib, type)
+  'proto.roundtrip': async ({ lib, type, data }) => withLib(lib, (ns) => {
+    const cls = resolve(ns, lib, type)
     const decoded = cls.decode(data)
     return {
       object: cls.toObject(decoded, OBJECT_OPTIONS),
       data: cls.encode(decoded).finish(),
     }
-  },
+  }),
 
-  'proto.build': async ({ lib, type, object }) => {
-    const cls = resolve(lib, type)
+  'proto.build': async ({ lib, type, object }) => withLib(lib, (ns) => {
+    const cls = resolve(ns, lib, type)
     return { data: cls.encode(cls.fromObject(object)).finish() }
+  }),
+
+  // Which build protobufjs' global root holds right now (for the test that ops leave it alone).
+  'proto.root': async () => {
+    const current = $protobuf.roots.default.proto
+    return Object.entries(libs).find(([, ns]) => ns === current)?.[0] ?? null
   },
 }

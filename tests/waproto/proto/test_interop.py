@@ -115,3 +115,23 @@ def test_a_wrong_field_number_would_be_caught(baileys: Harness, lib: str) -> Non
     answer = baileys.call("proto.roundtrip", lib=lib, type="HandshakeMessage.ClientHello",
                           data=ours.SerializeToString())
     assert answer["object"] != _as_object(ours, {})
+
+
+def test_ops_leave_protobufjs_global_root_alone(baileys: Harness) -> None:
+    # Both WAProto builds look nested types up through one global; our ops switch it while they run
+    # and must restore it, so that other ops' (noise, media) behaviour does not depend on test order.
+    before = baileys.call("proto.root")
+    for lib in ("v6", "v7", "libsignal"):
+        baileys.call("proto.types", lib=lib)
+        assert baileys.call("proto.root") == before
+
+
+def test_nested_types_decode_with_the_right_build(baileys: Harness) -> None:
+    # v7's DeviceProps.HistorySyncConfig knows field 15 (supportGroupHistory), v6's does not. A nested
+    # message is decoded through the global root, so this shows each build is used all the way down.
+    data = bytes.fromhex("2a02" "7801")  # DeviceProps{history_sync_config(5){field 15: true}}
+    for _ in range(2):  # whichever build the root held before, in both orders
+        v6 = baileys.call("proto.roundtrip", lib="v6", type="DeviceProps", data=data)
+        v7 = baileys.call("proto.roundtrip", lib="v7", type="DeviceProps", data=data)
+        assert v6["object"] == {"historySyncConfig": {}}
+        assert v7["object"] == {"historySyncConfig": {"supportGroupHistory": True}}
