@@ -9,7 +9,8 @@
   caller uses to identify one, e.g. the remote address) in a sliding window of ``login_window`` seconds;
   after ``login_max_failures`` of them, further attempts raise :class:`LoginThrottled` (whose
   ``retry_after`` says when the oldest failure leaves the window) without checking the password. A
-  successful login clears the client's count. The count lives in memory: a restart forgets it.
+  successful login clears the client's count. The count lives in memory: a restart forgets it. At most
+  two password hashes are computed at once, whoever asks.
 - **API keys.** ``wap_`` + 43 URL-safe random characters (256 bits), returned once by
   :meth:`Auth.create_key`; the database keeps only its SHA-256, an id, the name and a displayable
   ``prefix`` (``wap_`` + the next 8 characters). ``[api] default_key`` / ``DEFAULT_API_KEY`` is accepted
@@ -67,6 +68,7 @@ _TOKEN_RANDOM_BYTES = 32
 _GENERATED_PASSWORD_BYTES = 18  # -> 24 URL-safe characters
 _MAX_SECRET_CHARS = 512  # longer bearer tokens / API keys are not ours: rejected without a lookup
 _PRUNE_ABOVE = 256  # sweep stale throttle entries once this many clients are tracked
+_KDF_CONCURRENCY = 2  # scrypt runs at once (32 MiB each): many clients guessing at once cannot exhaust memory
 
 # scrypt: n=2**15, r=8 uses 32 MiB and ~0.1 s per hash. The parameters are stored with each hash.
 _SCRYPT_N = 2**15
@@ -176,6 +178,7 @@ class Auth:
         self._config = config
         self._clock = clock
         self._failures: dict[str, deque[float]] = {}
+        self._kdf_limiter = trio.CapacityLimiter(_KDF_CONCURRENCY)
 
     # ------------------------------------------------------------------ dashboard password
 
@@ -190,7 +193,7 @@ class Auth:
         if await self._db.read(_stored_password_hash) is not None:
             return None
         password = secrets.token_urlsafe(_GENERATED_PASSWORD_BYTES)
-        encoded = await trio.to_thread.run_sync(hash_password, password)
+        encoded = await trio.to_thread.run_sync(hash_password, password, limiter=self._kdf_limiter)
         created = format_iso(from_posix(self._clock()))
 
         def store(conn: sqlite3.Connection) -> bool:
@@ -215,7 +218,7 @@ class Auth:
         now = self._clock()
         attempts = self._recent_failures(client, now)
         settings = self._config.dashboard
-        if len(attempts) >= settings.login_max_failures:
+        if attempts and len(attempts) >= settings.login_max_failures:
             raise LoginThrottled(max(attempts[0] + settings.login_window - now, 0.001))
         # Count the attempt before the (slow) check, so concurrent guesses are counted too.
         attempts.append(now)
@@ -352,7 +355,9 @@ class Auth:
             password_ok = hmac.compare_digest(_sha256(password), _sha256(configured))
         else:
             stored = await self._db.read(_stored_password_hash)
-            password_ok = stored is not None and await trio.to_thread.run_sync(verify_password, password, stored)
+            password_ok = stored is not None and await trio.to_thread.run_sync(
+                verify_password, password, stored, limiter=self._kdf_limiter
+            )
         return user_ok & password_ok
 
     def _recent_failures(self, client: str, now: float) -> deque[float]:

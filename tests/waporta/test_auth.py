@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import trio
 
+import waporta.auth
 from waporta.auth import (
     API_KEY_PREFIX,
     Auth,
@@ -290,6 +292,39 @@ async def test_concurrent_guesses_are_all_counted(db: Database, clock: FakeClock
         for n in range(8):
             nursery.start_soon(guess, n)
     assert sorted(outcomes) == ["failed"] * 3 + ["throttled"] * 5
+
+
+async def test_at_most_two_password_hashes_run_at_once(
+    db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = Auth(db, make_config(password=None), clock=clock)
+    await auth.ensure_dashboard_password()
+    lock = threading.Lock()
+    active = 0
+    peak = 0
+    real_verify = waporta.auth.verify_password
+
+    def counting_verify(password: str, encoded: str) -> bool:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        try:
+            return real_verify(password, encoded)
+        finally:
+            with lock:
+                active -= 1
+
+    monkeypatch.setattr(waporta.auth, "verify_password", counting_verify)
+
+    async def guess(n: int) -> None:
+        with pytest.raises(LoginFailed):
+            await auth.login("admin", "wrong", client=f"client-{n}")
+
+    async with trio.open_nursery() as nursery:
+        for n in range(6):
+            nursery.start_soon(guess, n)
+    assert 1 <= peak <= 2
 
 
 async def test_many_clients_do_not_accumulate_forever(db: Database, clock: FakeClock) -> None:
