@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -141,3 +143,15 @@ def test_libsignal_signatures_verify_here_and_bad_ones_fail_both_sides(baileys: 
         if accepted:
             assert signature[32:] != original[32:]
             assert signature[:32] == original[:32]
+
+
+def test_libsignal_known_answers() -> None:
+    """Offline check (no Node needed): signatures recorded from libsignal-node 6.0.0."""
+    path = Path(__file__).resolve().parent.parent / "vectors" / "xeddsa_libsignal.json"
+    vectors = json.loads(path.read_text())["vectors"]
+    assert len(vectors) >= 20
+    for v in vectors:
+        private, message, signature = (bytes.fromhex(v[k]) for k in ("private", "message", "signature"))
+        assert curve.public_key(private).hex() == v["public"]
+        assert curve.sign(private, message) == signature
+        assert curve.verify(bytes.fromhex(v["public"]), message, signature)
