@@ -8,6 +8,9 @@ enum value), ``"min"`` the smallest (the most negative signed values, zero, empt
 the first enum value): explicit presence of default values is part of what must survive. Values depend on
 the field number, so two fields swapped in a schema cannot look equal. A message type already being
 filled further up (``Message`` inside ``ContextInfo.quoted_message``) is set present but empty there.
+
+``random_messages(descriptor)`` is the hypothesis counterpart: a random subset of the fields, each with a
+value drawn from the type's whole range (no NaN or infinities, which JSON cannot carry across the bridge).
 """
 
 from __future__ import annotations
@@ -18,10 +21,19 @@ from typing import Any, Literal
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message as ProtoMessage
 from google.protobuf.message_factory import GetMessageClass
+from hypothesis import strategies as st
 
 from waproto.proto import adv_pb2, e2e_pb2, handshake_pb2, signal_pb2
 
-__all__ = ["GENERATED_MODULES", "Variant", "message_class", "message_types", "populated", "scalar_value"]
+__all__ = [
+    "GENERATED_MODULES",
+    "Variant",
+    "message_class",
+    "message_types",
+    "populated",
+    "random_messages",
+    "scalar_value",
+]
 
 GENERATED_MODULES = (adv_pb2, e2e_pb2, handshake_pb2, signal_pb2)
 
@@ -103,3 +115,54 @@ def _fill(message: ProtoMessage, variant: Variant, stack: tuple[str, ...]) -> No
             getattr(message, field.name).extend(scalar_value(field, variant, i) for i in range(3))
         else:
             setattr(message, field.name, scalar_value(field, variant))
+
+
+def _scalars(field: FieldDescriptor) -> st.SearchStrategy[Any]:
+    match field.type:
+        case F.TYPE_UINT64 | F.TYPE_FIXED64:
+            return st.integers(0, 2**64 - 1)
+        case F.TYPE_INT64 | F.TYPE_SINT64 | F.TYPE_SFIXED64:
+            return st.integers(-(2**63), 2**63 - 1)
+        case F.TYPE_UINT32 | F.TYPE_FIXED32:
+            return st.integers(0, 2**32 - 1)
+        case F.TYPE_INT32 | F.TYPE_SINT32 | F.TYPE_SFIXED32:
+            return st.integers(-(2**31), 2**31 - 1)
+        case F.TYPE_BOOL:
+            return st.booleans()
+        case F.TYPE_DOUBLE:
+            return st.floats(allow_nan=False, allow_infinity=False)
+        case F.TYPE_FLOAT:
+            return st.floats(width=32, allow_nan=False, allow_infinity=False)
+        case F.TYPE_STRING:
+            return st.text(max_size=40)
+        case F.TYPE_BYTES:
+            return st.binary(max_size=80)
+        case F.TYPE_ENUM:
+            return st.sampled_from([v.number for v in field.enum_type.values])
+    raise AssertionError(f"no strategy for {field.full_name} (type {field.type})")
+
+
+@st.composite
+def _message(draw: st.DrawFn, descriptor: Descriptor, depth: int) -> ProtoMessage:
+    message = message_class(descriptor)()
+    for field in descriptor.fields:
+        if not draw(st.booleans()):
+            continue
+        if field.type == F.TYPE_MESSAGE:
+            if depth <= 0:
+                continue
+            sub = _message(field.message_type, depth - 1)
+            if field.is_repeated:
+                getattr(message, field.name).extend(draw(st.lists(sub, max_size=3)))
+            else:
+                getattr(message, field.name).CopyFrom(draw(sub))
+        elif field.is_repeated:
+            getattr(message, field.name).extend(draw(st.lists(_scalars(field), max_size=6)))
+        else:
+            setattr(message, field.name, draw(_scalars(field)))
+    return message
+
+
+def random_messages(descriptor: Descriptor, depth: int = 2) -> st.SearchStrategy[ProtoMessage]:
+    """Messages of ``descriptor`` type with a random subset of fields set, nested ``depth`` levels deep."""
+    return _message(descriptor, depth)
