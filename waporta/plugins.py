@@ -49,7 +49,11 @@ __all__ = ["DEFAULT_PLUGINS", "ENTRY_POINT_GROUP", "PluginError", "PluginInfo", 
 log = logging.getLogger("waporta.plugins")
 
 #: Module names of the built-in plugins, loaded first (so their implementations run last).
-DEFAULT_PLUGINS: tuple[str, ...] = ()
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "waporta_plugins.rest_auth",
+    "waporta_plugins.rest_keys",
+    "waporta_plugins.rest_webhooks",
+)
 
 #: The entry-point group installed packages use to provide plugins.
 ENTRY_POINT_GROUP = "waporta"

@@ -1,0 +1,351 @@
+"""waporta.app: JSON errors, body parsing, the central /api/whatsapp guard, /health, /openapi.json, /doc.
+
+The hub is real (SQLite in tmp_path, real Auth) with a fake clock; routes come from a test plugin
+registered through the same ``register_routes`` hook the built-ins use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from quart import request
+from quart_trio import QuartTrio
+
+from waporta import hookimpl
+from waporta.app import ApiError, create_app, current_hub, dashboard_required, json_object, str_field
+from waporta.config import ApiConfig, Config, DashboardConfig, StorageConfig, default_config
+from waporta.hub import Hub, open_hub
+from waporta.openapi import openapi_path
+from waporta.plugins import Plugins
+
+PASSWORD = "correct horse battery staple"
+DEFAULT_KEY = "wap_default_key_from_the_config_0123456789"
+TTL = 3600.0
+
+
+class FakeClock:
+    """POSIX seconds that only move when a test says so."""
+
+    def __init__(self, now: float = 1_780_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class RoutesPlugin:
+    """Routes exercising the app's machinery."""
+
+    @hookimpl
+    def register_routes(self, hub: Hub, app: QuartTrio) -> None:
+        @app.get("/api/whatsapp/ping")
+        async def ping() -> dict[str, Any]:
+            assert current_hub() is hub
+            return {"pong": True}
+
+        @app.post("/api/whatsapp/echo")
+        async def echo() -> dict[str, Any]:
+            body = await json_object()
+            return {"name": str_field(body, "name", max_length=5)}
+
+        @app.post("/raw-json")
+        async def raw_json() -> dict[str, Any]:
+            return {"got": await request.get_json(force=True)}
+
+        @app.get("/boom")
+        async def boom() -> dict[str, Any]:
+            raise RuntimeError("secret detail that must not leak")
+
+        @app.get("/teapot")
+        async def teapot() -> dict[str, Any]:
+            raise ApiError(418, "teapot", "short and stout", headers={"Retry-After": "7"}, spout=1)
+
+        @app.get("/admin-only")
+        @dashboard_required
+        async def admin_only() -> dict[str, Any]:
+            return {"admin": True}
+
+
+def make_config(tmp_path: Path, *, default_key: str | None = DEFAULT_KEY) -> Config:
+    return dataclasses.replace(
+        default_config(),
+        storage=StorageConfig(data_dir=tmp_path / "data"),
+        dashboard=DashboardConfig(password=PASSWORD, token_ttl=TTL),
+        api=ApiConfig(default_key=default_key),
+    )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def hub(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Hub]:
+    plugins = Plugins()
+    plugins.register(RoutesPlugin(), "test-routes")
+    async with open_hub(make_config(tmp_path), plugins, clock=clock) as opened:
+        yield opened
+
+
+@pytest.fixture
+def app(hub: Hub) -> QuartTrio:
+    return create_app(hub)
+
+
+async def token_for(hub: Hub) -> str:
+    return (await hub.auth.login("admin", PASSWORD, client="test")).token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# ------------------------------------------------------------------ core routes and errors
+
+
+async def test_health(app: QuartTrio) -> None:
+    response = await app.test_client().get("/health")
+    assert response.status_code == 200
+    body = await response.get_json()
+    assert body["status"] == "ok"
+    assert isinstance(body["version"], str)
+
+
+async def test_unknown_route_is_a_json_404(app: QuartTrio) -> None:
+    response = await app.test_client().get("/no/such/thing")
+    assert response.status_code == 404
+    assert response.mimetype == "application/json"
+    body = await response.get_json()
+    assert body["error"] == "not_found"
+    assert "/no/such/thing" in body["message"]
+
+
+async def test_wrong_method_is_a_json_405_with_allow(app: QuartTrio) -> None:
+    response = await app.test_client().delete("/health")
+    assert response.status_code == 405
+    body = await response.get_json()
+    assert body["error"] == "method_not_allowed"
+    assert "GET" in response.headers["Allow"]
+
+
+async def test_crash_is_a_json_500_without_traceback_and_is_logged(
+    app: QuartTrio, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        response = await app.test_client().get("/boom")
+    assert response.status_code == 500
+    text = await response.get_data(as_text=True)
+    assert (await response.get_json())["error"] == "internal_error"
+    assert "secret detail" not in text
+    assert "Traceback" not in text
+    assert any(record.exc_info and "secret detail" in str(record.exc_info[1]) for record in caplog.records)
+
+
+async def test_api_error_renders_code_message_extra_and_headers(app: QuartTrio) -> None:
+    response = await app.test_client().get("/teapot")
+    assert response.status_code == 418
+    assert response.headers["Retry-After"] == "7"
+    assert await response.get_json() == {"error": "teapot", "message": "short and stout", "spout": 1}
+
+
+# ------------------------------------------------------------------ bodies
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"", "empty"),
+        (b"   ", "empty"),
+        (b"[1, 2]", "got an array"),
+        (b'"text"', "got a string"),
+        (b"\xff\xfe{}", "UTF-8"),
+    ],
+)
+async def test_malformed_bodies_are_400_naming_the_problem(
+    app: QuartTrio, data: bytes, fragment: str
+) -> None:
+    response = await app.test_client().post(
+        "/api/whatsapp/echo", data=data, headers={"X-API-Key": DEFAULT_KEY, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    body = await response.get_json()
+    assert body["error"] == "invalid_json"
+    assert fragment in body["message"]
+
+
+async def test_plugin_using_request_get_json_also_gets_a_400(app: QuartTrio) -> None:
+    response = await app.test_client().post("/raw-json", data=b'{"a": ')
+    assert response.status_code == 400
+    assert (await response.get_json())["error"] == "invalid_json"
+    ok = await app.test_client().post("/raw-json", json={"a": 1})
+    assert await ok.get_json() == {"got": {"a": 1}}
+
+
+@pytest.mark.parametrize(
+    ("payload", "fragment"),
+    [
+        ({}, "`name` is required"),
+        ({"name": None}, "`name` is required"),
+        ({"name": 3}, "`name` must be a string, got a number"),
+        ({"name": ""}, "`name` must not be empty"),
+        ({"name": "toolong"}, "at most 5 characters"),
+    ],
+)
+async def test_field_errors_name_the_field(app: QuartTrio, payload: dict[str, Any], fragment: str) -> None:
+    response = await app.test_client().post("/api/whatsapp/echo", json=payload, headers={"X-API-Key": DEFAULT_KEY})
+    assert response.status_code == 400
+    body = await response.get_json()
+    assert body["field"] == "name"
+    assert fragment in body["message"]
+
+
+# ------------------------------------------------------------------ credentials
+
+
+async def assert_unauthorized(app: QuartTrio, path: str, headers: dict[str, str]) -> None:
+    response = await app.test_client().get(path, headers=headers)
+    assert response.status_code == 401, (path, headers)
+    body = await response.get_json()
+    assert body["error"] == "unauthorized"
+    assert body["message"]
+    assert "Bearer" in response.headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer not-a-token"},
+        {"Authorization": "Basic YWRtaW46cGFzcw=="},
+        {"X-API-Key": ""},
+        {"X-API-Key": "wap_wrong"},
+        {"Authorization": f"Bearer {DEFAULT_KEY}"},  # a key is not a token
+    ],
+)
+async def test_protected_prefix_refuses_missing_or_bad_credentials(app: QuartTrio, headers: dict[str, str]) -> None:
+    await assert_unauthorized(app, "/api/whatsapp/ping", headers)
+
+
+async def test_guard_covers_unknown_paths_under_the_prefix(app: QuartTrio) -> None:
+    # no route discovery without credentials: 401 before 404
+    await assert_unauthorized(app, "/api/whatsapp/not-a-route", {})
+    await assert_unauthorized(app, "/api/whatsapp", {})
+    known = await app.test_client().get("/api/whatsapp/not-a-route", headers={"X-API-Key": DEFAULT_KEY})
+    assert known.status_code == 404
+
+
+async def test_token_created_key_and_default_key_are_accepted(app: QuartTrio, hub: Hub) -> None:
+    client = app.test_client()
+    token = await token_for(hub)
+    _, key = await hub.auth.create_key("worker")
+    for headers in (bearer(token), {"X-API-Key": key}, {"X-API-Key": DEFAULT_KEY}):
+        response = await client.get("/api/whatsapp/ping", headers=headers)
+        assert response.status_code == 200, headers
+        assert await response.get_json() == {"pong": True}
+    # a bad bearer does not spoil a good key sent alongside it
+    both = await client.get("/api/whatsapp/ping", headers={"Authorization": "Bearer nope", "X-API-Key": key})
+    assert both.status_code == 200
+
+
+async def test_expired_token_is_refused(app: QuartTrio, hub: Hub, clock: FakeClock) -> None:
+    token = await token_for(hub)
+    clock.now += TTL - 1
+    assert (await app.test_client().get("/api/whatsapp/ping", headers=bearer(token))).status_code == 200
+    clock.now += 2
+    await assert_unauthorized(app, "/api/whatsapp/ping", bearer(token))
+
+
+async def test_logged_out_token_and_revoked_key_are_refused(app: QuartTrio, hub: Hub) -> None:
+    token = await token_for(hub)
+    info, key = await hub.auth.create_key("worker")
+    await hub.auth.logout(token)
+    assert await hub.auth.revoke_key(info.id)
+    await assert_unauthorized(app, "/api/whatsapp/ping", bearer(token))
+    await assert_unauthorized(app, "/api/whatsapp/ping", {"X-API-Key": key})
+
+
+async def test_routes_outside_the_prefix_need_no_credentials(app: QuartTrio) -> None:
+    assert (await app.test_client().get("/health")).status_code == 200
+
+
+async def test_dashboard_required_wants_a_token_not_a_key(app: QuartTrio, hub: Hub) -> None:
+    client = app.test_client()
+    await assert_unauthorized(app, "/admin-only", {})
+    await assert_unauthorized(app, "/admin-only", {"X-API-Key": DEFAULT_KEY})
+    response = await client.get("/admin-only", headers=bearer(await token_for(hub)))
+    assert response.status_code == 200
+    assert await response.get_json() == {"admin": True}
+
+
+# ------------------------------------------------------------------ OpenAPI and /doc
+
+
+@asynccontextmanager
+async def full_app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[QuartTrio]:
+    plugins = Plugins.load(make_config(tmp_path), entry_points=False)  # the built-in REST plugins
+    plugins.register(RoutesPlugin(), "test-routes")
+    async with open_hub(make_config(tmp_path), plugins, clock=clock) as opened:
+        yield create_app(opened)
+
+
+async def test_openapi_covers_every_rule_of_the_url_map(tmp_path: Path, clock: FakeClock) -> None:
+    async with full_app(tmp_path, clock) as app:
+        response = await app.test_client().get("/openapi.json")
+        assert response.status_code == 200
+        spec = await response.get_json()
+        assert spec["openapi"] == "3.1.0"
+        documented = {(path, method.upper()) for path, item in spec["paths"].items() for method in item}
+        expected = {
+            (openapi_path(rule.rule)[0], method)
+            for rule in app.url_map.iter_rules()
+            for method in rule.methods or ()
+            if method not in ("HEAD", "OPTIONS")
+        }
+        assert expected  # the built-ins are there
+        assert expected == documented
+        assert ("/api/auth/login", "POST") in documented
+        assert ("/api/whatsapp/sessions/{sessionId}/webhooks", "POST") in documented
+        # everything under /api/whatsapp is documented as protected
+        for path, item in spec["paths"].items():
+            if path.startswith("/api/whatsapp"):
+                for op in item.values():
+                    assert op["security"], path
+
+
+async def test_doc_page_and_its_assets_are_local(app: QuartTrio) -> None:
+    client = app.test_client()
+    page = await client.get("/doc")
+    assert page.status_code == 200
+    assert page.mimetype == "text/html"
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    html = await page.get_data(as_text=True)
+    refs = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert refs, "the page loads its script and style"
+    texts = [html]
+    for ref in refs:
+        assert "://" not in ref, ref
+        assert not ref.startswith("//"), ref
+        asset = await client.get("/" + ref.lstrip("/"))
+        assert asset.status_code == 200, ref
+        texts.append(await asset.get_data(as_text=True))
+    assert any("openapi.json" in text for text in texts)
+    for text in texts:
+        assert "://" not in text  # no CDN, no external URL of any kind
+
+
+async def test_doc_assets_route_refuses_other_names(app: QuartTrio) -> None:
+    client = app.test_client()
+    for name in ("nope.js", "..%2Fapp.py", "doc.html"):
+        response = await client.get(f"/doc/assets/{name}")
+        assert response.status_code == 404, name
+        assert (await response.get_json())["error"] == "not_found"

@@ -1,0 +1,165 @@
+"""The hub's lifecycle: open everything, serve HTTP in one trio nursery, shut down cleanly.
+
+``open_hub(config, plugins)`` is an async context manager that opens the database, makes sure a
+dashboard password exists (printing a generated one once, to stderr), runs the plugins' startup hooks,
+and on exit runs their shutdown hooks and closes the database, even when cancelled.
+
+``serve(config)`` is what ``waporta serve`` runs: the hub plus hypercorn (``hypercorn.trio.serve``) in
+one nursery, until SIGINT/SIGTERM (or an injected ``shutdown_trigger``). Shutdown is graceful:
+hypercorn stops accepting, in-flight requests finish (up to ``[server] graceful_timeout``), then the
+shutdown hooks run and the database is closed.
+
+This module does NOT define routes (``waporta.app`` and the plugins do) nor parse the config file
+(``waporta.config``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from waporta.app import create_app
+from waporta.auth import Auth
+from waporta.config import Config
+from waporta.plugins import Plugins
+from waporta.storage import Database, db_path
+from waporta.webhooks import WebhookRegistry
+
+__all__ = ["Hub", "hypercorn_config", "open_hub", "serve"]
+
+log = logging.getLogger("waporta.hub")
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass
+class Hub:
+    """Everything a route or a plugin needs: the config, the database and the services built on it."""
+
+    config: Config
+    db: Database
+    auth: Auth
+    webhooks: WebhookRegistry
+    plugins: Plugins
+
+    def plugin_config(self, name: str) -> Mapping[str, Any]:
+        """The ``[plugins.<name>]`` table of the config (secrets resolved), or an empty mapping."""
+        return self.config.plugins.settings.get(name, _EMPTY)
+
+
+@asynccontextmanager
+async def open_hub(
+    config: Config, plugins: Plugins, *, clock: Callable[[], float] = time.time
+) -> AsyncIterator[Hub]:
+    """Open the hub's resources for the duration of the ``async with`` block.
+
+    ``clock`` (POSIX seconds) is handed to the services that need time (token expiry, timestamps).
+
+    On first start without a configured dashboard password, a generated one is printed once to stderr
+    (only its hash is stored). Startup hooks run before the block, shutdown hooks after it (shielded
+    from cancellation), and the database is closed last.
+    """
+    db = await Database.open(db_path(config.storage.data_dir))
+    try:
+        auth = Auth(db, config, clock=clock)
+        generated = await auth.ensure_dashboard_password()
+        if generated is not None:
+            _announce_password(config.dashboard.username, generated)
+        hub = Hub(config=config, db=db, auth=auth, webhooks=WebhookRegistry(db, clock=clock), plugins=plugins)
+        await plugins.startup(hub)
+        try:
+            yield hub
+        finally:
+            with trio.CancelScope(shield=True):
+                await plugins.shutdown(hub)
+    finally:
+        with trio.CancelScope(shield=True):
+            await db.aclose()
+
+
+def hypercorn_config(config: Config) -> HypercornConfig:
+    """The hypercorn settings for ``config``: bind address, graceful timeout, access log to logging."""
+    hc = HypercornConfig()
+    host = config.server.host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal
+    hc.bind = [f"{host}:{config.server.port}"]
+    hc.graceful_timeout = config.server.graceful_timeout
+    hc.accesslog = logging.getLogger("waporta.access")
+    hc.errorlog = logging.getLogger("waporta.server")
+    return hc
+
+
+async def serve(
+    config: Config,
+    *,
+    plugins: Plugins | None = None,
+    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the hub and its HTTP server until SIGINT/SIGTERM, then shut down gracefully.
+
+    ``plugins`` defaults to ``Plugins.load(config)``. ``shutdown_trigger``, when given, replaces the
+    signal handling (tests and embedders await their own event). ``task_status.started()`` receives the
+    bound URLs (with the real port when the config says port 0).
+    """
+    if plugins is None:
+        plugins = Plugins.load(config)
+    async with open_hub(config, plugins) as hub:
+        app = create_app(hub)
+        stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            if shutdown_trigger is None:
+                await nursery.start(_stop_on_signal, stop)  # handlers are in place before we listen
+            else:
+                nursery.start_soon(_stop_when, shutdown_trigger, stop)
+            binds: list[str] = await nursery.start(
+                functools.partial(hypercorn_serve, app, hypercorn_config(config), shutdown_trigger=stop.wait)
+            )
+            for url in binds:
+                log.info("waporta is listening on %s (API docs at %s/doc)", url, url)
+            task_status.started(binds)
+            # hypercorn returns once ``stop`` is set and in-flight requests have finished; then
+            # nothing else in this nursery should outlive it.
+            await stop.wait()
+            nursery.cancel_scope.deadline = trio.current_time() + config.server.graceful_timeout + 5
+        log.info("waporta stopped")
+
+
+async def _stop_on_signal(stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
+        async for signum in signals:
+            log.info("received %s: shutting down", signal.Signals(signum).name)
+            stop.set()
+            return
+
+
+async def _stop_when(trigger: Callable[[], Awaitable[None]], stop: trio.Event) -> None:
+    await trigger()
+    stop.set()
+
+
+def _announce_password(username: str, password: str) -> None:
+    print(
+        "\n"
+        "waporta: no dashboard password is configured, so one was generated.\n"
+        "         It is shown only this once; only its hash is stored.\n"
+        f"         username: {username}\n"
+        f"         password: {password}\n"
+        "         (set [dashboard] password in waporta.toml or DASHBOARD_PASSWORD to choose your own)\n",
+        file=sys.stderr,
+        flush=True,
+    )
