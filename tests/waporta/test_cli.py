@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import re
+import signal
 import stat
 import subprocess
 import sys
 import textwrap
+import threading
 import tomllib
 import types
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from waporta import __version__
@@ -184,6 +189,50 @@ def test_other_errors_inside_the_hub_propagate(fake_hub: dict[str, Any]) -> None
     fake_hub["raise"] = ExceptionGroup("nursery", [PluginError("p"), OSError("address in use")])
     with pytest.raises(ExceptionGroup):
         main(["serve"])
+
+
+def test_serve_for_real_answers_health_and_stops_on_sigint(tmp_path: Path) -> None:
+    """The whole path: a subprocess runs `waporta serve`, /health answers, SIGINT stops it with status 0."""
+    config = write_config(tmp_path / "real.toml", f'[server]\nport = 0\n[storage]\ndata_dir = "{tmp_path / "d"}"\n')
+    env = {k: v for k, v in os.environ.items() if k not in ENV_OVERRIDES}
+    seen: list[str] = []
+    with subprocess.Popen(
+        [sys.executable, "-m", "waporta", "serve", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as proc:
+        lines: queue.Queue[str | None] = queue.Queue()
+
+        def pump() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                lines.put(line)
+            lines.put(None)
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        try:
+            url = None
+            while url is None:
+                line = lines.get(timeout=60)
+                assert line is not None, "".join(seen)
+                seen.append(line)
+                found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+                url = found.group(1) if found else None
+            response = httpx.get(f"{url}/health", timeout=30)
+            assert response.status_code == 200
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        reader.join(timeout=60)
+    while (line := lines.get_nowait()) is not None:
+        seen.append(line)
+    assert "Traceback" not in "".join(seen)
 
 
 # ---------------------------------------------------------------- init

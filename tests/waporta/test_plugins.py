@@ -592,3 +592,27 @@ def test_retry_policy_awaitable_answer_is_ignored(caplog: pytest.LogCaptureFixtu
     with caplog.at_level(logging.ERROR, logger="waporta.plugins"):
         assert policy(lambda: 4, lambda: later()).send_retry_policy(HUB, "s", 1, RuntimeError()) == 4.0
     assert "returned an awaitable" in caplog.records[0].getMessage()
+
+
+async def test_a_toml_named_plugin_adds_a_working_route(tmp_path: Path) -> None:
+    from quart_trio import QuartTrio
+
+    make_module(
+        tmp_path,
+        "hello_route",
+        """
+        from waporta import hookimpl
+
+        @hookimpl
+        def register_routes(hub, app):
+            @app.get("/hello")
+            async def hello():
+                return {"hello": "world", "hub": hub is not None}
+        """,
+    )
+    config = config_with(tmp_path, '[plugins]\nmodules = ["hello_route.py"]\n')
+    app = QuartTrio(__name__)
+    Plugins.load(config, entry_points=False).register_routes(HUB, app)
+    response = await app.test_client().get("/hello")
+    assert response.status_code == 200
+    assert await response.get_json() == {"hello": "world", "hub": True}
