@@ -196,7 +196,7 @@ def _init(args: argparse.Namespace) -> int:
         raise _Fail(f"cannot write {path}: {exc.strerror}", 1) from None
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
-    print(f"Wrote {path}")
+    print(f"Wrote {path.resolve()}")
     print("Dashboard login (shown once here; it is stored in that file):")
     print("  username: admin")
     print(f"  password: {password}")

@@ -383,6 +383,8 @@ class _Loader:
             return None
         if isinstance(value, dict):
             resolved = self.env_ref(key, value)
+            if resolved == "":
+                raise self.error(key, f"expected environment variable {value['env']} to be non-empty, got an empty string")
             if resolved is not None:
                 return resolved
         if not isinstance(value, str) or not value:

@@ -227,6 +227,14 @@ def test_missing_env_secret_names_the_variable(tmp_path: Path, text: str, key: s
     assert f": {key}: expected environment variable MISSING_VAR to be set" in message
 
 
+def test_an_empty_env_secret_is_refused_not_an_empty_password(tmp_path: Path) -> None:
+    message = load_error(tmp_path, '[dashboard]\npassword = { env = "EMPTY_PW" }\n', env={"EMPTY_PW": ""})
+    assert message.endswith(": dashboard.password: expected environment variable EMPTY_PW to be non-empty, got an empty string")
+    # plugin settings are the plugin's business: an empty string stays an empty string
+    path = write(tmp_path, '[plugins.p]\nprefix = { env = "EMPTY" }\n')
+    assert load_config(path, env={"EMPTY": ""}).plugins.settings["p"]["prefix"] == ""
+
+
 def test_wrong_type_secret_does_not_echo_the_value(tmp_path: Path) -> None:
     message = load_error(tmp_path, "[dashboard]\npassword = 987654321\n")
     assert "987654321" not in message
