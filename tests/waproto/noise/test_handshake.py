@@ -318,3 +318,55 @@ def test_baileys_client_checks_issuer_serial(baileys: Harness, version: int) -> 
             )
     finally:
         baileys.call("noise.client.drop", handle=handle)
+
+
+def _initiator_calls(server_hello: bytes) -> dict[str, Any]:
+    return {
+        "client_hello": lambda m: m.client_hello(),
+        "receive_server_hello": lambda m: m.receive_server_hello(server_hello, now=NOW),
+        "client_finish": lambda m: m.client_finish(b"p"),
+        "transport": lambda m: m.transport,
+    }
+
+
+def _responder_calls(hello: bytes, finish: bytes) -> dict[str, Any]:
+    return {
+        "receive_client_hello": lambda m: m.receive_client_hello(hello),
+        "server_hello": lambda m: m.server_hello(),
+        "receive_client_finish": lambda m: m.receive_client_finish(finish),
+        "transport": lambda m: m.transport,
+    }
+
+
+def test_every_call_in_every_state() -> None:
+    """In each state exactly one call is legal (the next step, or ``transport`` when DONE); the rest are
+    LocalProtocolErrors that leave the state unchanged."""
+    k = keys(50)
+    server_hello, hello, finish = _transcript(k)
+    path_i = ["client_hello", "receive_server_hello", "client_finish", "transport"]
+    path_r = ["receive_client_hello", "server_hello", "receive_client_finish", "transport"]
+    for make, calls, path in (
+        (lambda: initiator(k), _initiator_calls(server_hello), path_i),
+        (lambda: responder(k), _responder_calls(hello, finish), path_r),
+    ):
+        for steps in range(len(path)):
+            machine = make()
+            for name in path[:steps]:
+                calls[name](machine)
+            state = machine.state
+            for name, call in calls.items():
+                if name == path[steps]:
+                    continue
+                with pytest.raises(LocalProtocolError):
+                    call(machine)
+                assert machine.state is state
+            calls[path[steps]](machine)
+
+
+def _transcript(k: Keys) -> tuple[bytes, bytes, bytes]:
+    client, server = initiator(k), responder(k)
+    hello = client.client_hello()
+    server.receive_client_hello(hello)
+    server_hello = server.server_hello()
+    client.receive_server_hello(server_hello, now=NOW)
+    return server_hello, hello, client.client_finish(b"p")
