@@ -97,7 +97,10 @@ def hypercorn_config(config: Config) -> HypercornConfig:
         host = f"[{host}]"  # an IPv6 literal
     hc.bind = [f"{host}:{config.server.port}"]
     hc.graceful_timeout = config.server.graceful_timeout
-    hc.accesslog = logging.getLogger("waporta.access")
+    access = logging.getLogger("waporta.access")
+    if not any(isinstance(f, _AnsweredOnly) for f in access.filters):
+        access.addFilter(_AnsweredOnly())
+    hc.accesslog = access
     hc.errorlog = logging.getLogger("waporta.server")
     return hc
 
@@ -107,17 +110,18 @@ async def serve(
     *,
     plugins: Plugins | None = None,
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    clock: Callable[[], float] = time.time,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the hub and its HTTP server until SIGINT/SIGTERM, then shut down gracefully.
 
     ``plugins`` defaults to ``Plugins.load(config)``. ``shutdown_trigger``, when given, replaces the
-    signal handling (tests and embedders await their own event). ``task_status.started()`` receives the
-    bound URLs (with the real port when the config says port 0).
+    signal handling (tests and embedders await their own event); ``clock`` goes to :func:`open_hub`.
+    ``task_status.started()`` receives the bound URLs (with the real port when the config says port 0).
     """
     if plugins is None:
         plugins = Plugins.load(config)
-    async with open_hub(config, plugins) as hub:
+    async with open_hub(config, plugins, clock=clock) as hub:
         app = create_app(hub)
         stop = trio.Event()
         async with trio.open_nursery() as nursery:
@@ -136,6 +140,14 @@ async def serve(
             await stop.wait()
             nursery.cancel_scope.deadline = trio.current_time() + config.server.graceful_timeout + 5
         log.info("waporta stopped")
+
+
+class _AnsweredOnly(logging.Filter):
+    """Drop hypercorn's extra access line for a stream that closed without a response status ("-")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (isinstance(args, Mapping) and args.get("s") == "-")
 
 
 async def _stop_on_signal(stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
