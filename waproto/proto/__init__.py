@@ -13,6 +13,10 @@ committed ``*_pb2.py``/``*_pb2.pyi`` modules:
 - ``signal_pb2``: the Signal wire messages ``SignalMessage``, ``PreKeySignalMessage``,
   ``SenderKeyMessage``, ``SenderKeyDistributionMessage``.
 
+The sources are proto3 with ``optional`` on every singular field (as Baileys' WAProto is): every field has
+explicit presence, so test it with ``msg.HasField("name")``; enums are open, so an enum value newer than
+this schema reads back as its number; strings must be valid UTF-8.
+
 Serialise with ``msg.SerializeToString()``. Parse bytes from the network with :func:`decode`, which turns
 protobuf's own decode failures into :class:`waproto.errors.DecodeError`. Fields this schema does not
 define are kept as unknown fields and written back unchanged on re-serialisation.
@@ -89,8 +93,9 @@ def decode(message_type: type[_M], data: bytes | bytearray | memoryview) -> _M:
     """Parse ``data`` as a ``message_type`` (e.g. ``decode(HandshakeMessage, frame)``).
 
     Raises :class:`waproto.errors.DecodeError` (a ``RemoteProtocolError``) when the bytes are not a valid
-    encoding of that message: truncated, a bad tag or wire type, a length running past the end, nesting
-    too deep. Bytes that are valid protobuf but carry fields this schema does not define parse fine.
+    encoding of that message: truncated, a bad tag or wire type, a length running past the end, a string
+    that is not UTF-8, nesting too deep. Bytes that are valid protobuf but carry fields this schema does
+    not define parse fine.
     """
     message = message_type()
     try:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17waproto/proto/adv.proto\x12\x07waproto\"\xac\x01\n\x11\x41\x44VDeviceIdentity\x12\x0e\n\x06raw_id\x18\x01 \x01(\r\x12\x11\n\ttimestamp\x18\x02 \x01(\x04\x12\x11\n\tkey_index\x18\x03 \x01(\r\x12\x30\n\x0c\x61\x63\x63ount_type\x18\x04 \x01(\x0e\x32\x1a.waproto.ADVEncryptionType\x12/\n\x0b\x64\x65vice_type\x18\x05 \x01(\x0e\x32\x1a.waproto.ADVEncryptionType\"~\n\x17\x41\x44VSignedDeviceIdentity\x12\x0f\n\x07\x64\x65tails\x18\x01 \x01(\x0c\x12\x1d\n\x15\x61\x63\x63ount_signature_key\x18\x02 \x01(\x0c\x12\x19\n\x11\x61\x63\x63ount_signature\x18\x03 \x01(\x0c\x12\x18\n\x10\x64\x65vice_signature\x18\x04 \x01(\x0c\"n\n\x1b\x41\x44VSignedDeviceIdentityHMAC\x12\x0f\n\x07\x64\x65tails\x18\x01 \x01(\x0c\x12\x0c\n\x04hmac\x18\x02 \x01(\x0c\x12\x30\n\x0c\x61\x63\x63ount_type\x18\x03 \x01(\x0e\x32\x1a.waproto.ADVEncryptionType\"\x98\x01\n\x0f\x41\x44VKeyIndexList\x12\x0e\n\x06raw_id\x18\x01 \x01(\r\x12\x11\n\ttimestamp\x18\x02 \x01(\x04\x12\x15\n\rcurrent_index\x18\x03 \x01(\r\x12\x19\n\rvalid_indexes\x18\x04 \x03(\rB\x02\x10\x01\x12\x30\n\x0c\x61\x63\x63ount_type\x18\x05 \x01(\x0e\x32\x1a.waproto.ADVEncryptionType\"b\n\x15\x41\x44VSignedKeyIndexList\x12\x0f\n\x07\x64\x65tails\x18\x01 \x01(\x0c\x12\x19\n\x11\x61\x63\x63ount_signature\x18\x02 \x01(\x0c\x12\x1d\n\x15\x61\x63\x63ount_signature_key\x18\x03 \x01(\x0c*)\n\x11\x41\x44VEncryptionType\x12\x08\n\x04\x45\x32\x45\x45\x10\x00\x12\n\n\x06HOSTED\x10\x01')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17waproto/proto/adv.proto\x12\x07waproto\"\x8d\x02\n\x11\x41\x44VDeviceIdentity\x12\x13\n\x06raw_id\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x16\n\ttimestamp\x18\x02 \x01(\x04H\x01\x88\x01\x01\x12\x16\n\tkey_index\x18\x03 \x01(\rH\x02\x88\x01\x01\x12\x35\n\x0c\x61\x63\x63ount_type\x18\x04 \x01(\x0e\x32\x1a.waproto.ADVEncryptionTypeH\x03\x88\x01\x01\x12\x34\n\x0b\x64\x65vice_type\x18\x05 \x01(\x0e\x32\x1a.waproto.ADVEncryptionTypeH\x04\x88\x01\x01\x42\t\n\x07_raw_idB\x0c\n\n_timestampB\x0c\n\n_key_indexB\x0f\n\r_account_typeB\x0e\n\x0c_device_type\"\xe3\x01\n\x17\x41\x44VSignedDeviceIdentity\x12\x14\n\x07\x64\x65tails\x18\x01 \x01(\x0cH\x00\x88\x01\x01\x12\"\n\x15\x61\x63\x63ount_signature_key\x18\x02 \x01(\x0cH\x01\x88\x01\x01\x12\x1e\n\x11\x61\x63\x63ount_signature\x18\x03 \x01(\x0cH\x02\x88\x01\x01\x12\x1d\n\x10\x64\x65vice_signature\x18\x04 \x01(\x0cH\x03\x88\x01\x01\x42\n\n\x08_detailsB\x18\n\x16_account_signature_keyB\x14\n\x12_account_signatureB\x13\n\x11_device_signature\"\xa3\x01\n\x1b\x41\x44VSignedDeviceIdentityHMAC\x12\x14\n\x07\x64\x65tails\x18\x01 \x01(\x0cH\x00\x88\x01\x01\x12\x11\n\x04hmac\x18\x02 \x01(\x0cH\x01\x88\x01\x01\x12\x35\n\x0c\x61\x63\x63ount_type\x18\x03 \x01(\x0e\x32\x1a.waproto.ADVEncryptionTypeH\x02\x88\x01\x01\x42\n\n\x08_detailsB\x07\n\x05_hmacB\x0f\n\r_account_type\"\xe8\x01\n\x0f\x41\x44VKeyIndexList\x12\x13\n\x06raw_id\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x16\n\ttimestamp\x18\x02 \x01(\x04H\x01\x88\x01\x01\x12\x1a\n\rcurrent_index\x18\x03 \x01(\rH\x02\x88\x01\x01\x12\x19\n\rvalid_indexes\x18\x04 \x03(\rB\x02\x10\x01\x12\x35\n\x0c\x61\x63\x63ount_type\x18\x05 \x01(\x0e\x32\x1a.waproto.ADVEncryptionTypeH\x03\x88\x01\x01\x42\t\n\x07_raw_idB\x0c\n\n_timestampB\x10\n\x0e_current_indexB\x0f\n\r_account_type\"\xad\x01\n\x15\x41\x44VSignedKeyIndexList\x12\x14\n\x07\x64\x65tails\x18\x01 \x01(\x0cH\x00\x88\x01\x01\x12\x1e\n\x11\x61\x63\x63ount_signature\x18\x02 \x01(\x0cH\x01\x88\x01\x01\x12\"\n\x15\x61\x63\x63ount_signature_key\x18\x03 \x01(\x0cH\x02\x88\x01\x01\x42\n\n\x08_detailsB\x14\n\x12_account_signatureB\x18\n\x16_account_signature_key*)\n\x11\x41\x44VEncryptionType\x12\x08\n\x04\x45\x32\x45\x45\x10\x00\x12\n\n\x06HOSTED\x10\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,16 +33,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ADVKEYINDEXLIST'].fields_by_name['valid_indexes']._loaded_options = None
   _globals['_ADVKEYINDEXLIST'].fields_by_name['valid_indexes']._serialized_options = b'\020\001'
-  _globals['_ADVENCRYPTIONTYPE']._serialized_start=706
-  _globals['_ADVENCRYPTIONTYPE']._serialized_end=747
+  _globals['_ADVENCRYPTIONTYPE']._serialized_start=1115
+  _globals['_ADVENCRYPTIONTYPE']._serialized_end=1156
   _globals['_ADVDEVICEIDENTITY']._serialized_start=37
-  _globals['_ADVDEVICEIDENTITY']._serialized_end=209
-  _globals['_ADVSIGNEDDEVICEIDENTITY']._serialized_start=211
-  _globals['_ADVSIGNEDDEVICEIDENTITY']._serialized_end=337
-  _globals['_ADVSIGNEDDEVICEIDENTITYHMAC']._serialized_start=339
-  _globals['_ADVSIGNEDDEVICEIDENTITYHMAC']._serialized_end=449
-  _globals['_ADVKEYINDEXLIST']._serialized_start=452
-  _globals['_ADVKEYINDEXLIST']._serialized_end=604
-  _globals['_ADVSIGNEDKEYINDEXLIST']._serialized_start=606
-  _globals['_ADVSIGNEDKEYINDEXLIST']._serialized_end=704
+  _globals['_ADVDEVICEIDENTITY']._serialized_end=306
+  _globals['_ADVSIGNEDDEVICEIDENTITY']._serialized_start=309
+  _globals['_ADVSIGNEDDEVICEIDENTITY']._serialized_end=536
+  _globals['_ADVSIGNEDDEVICEIDENTITYHMAC']._serialized_start=539
+  _globals['_ADVSIGNEDDEVICEIDENTITYHMAC']._serialized_end=702
+  _globals['_ADVKEYINDEXLIST']._serialized_start=705
+  _globals['_ADVKEYINDEXLIST']._serialized_end=937
+  _globals['_ADVSIGNEDKEYINDEXLIST']._serialized_start=940
+  _globals['_ADVSIGNEDKEYINDEXLIST']._serialized_end=1113
 # @@protoc_insertion_point(module_scope)

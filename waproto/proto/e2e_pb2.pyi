@@ -41,13 +41,7 @@ class DeviceListMetadata(_message.Message):
     def __init__(self, sender_key_hash: _Optional[bytes] = ..., sender_timestamp: _Optional[int] = ..., sender_key_indexes: _Optional[_Iterable[int]] = ..., sender_account_type: _Optional[_Union[_adv_pb2.ADVEncryptionType, str]] = ..., receiver_account_type: _Optional[_Union[_adv_pb2.ADVEncryptionType, str]] = ..., recipient_key_hash: _Optional[bytes] = ..., recipient_timestamp: _Optional[int] = ..., recipient_key_indexes: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class MessageContextInfo(_message.Message):
-    __slots__ = ("device_list_metadata", "device_list_metadata_version", "message_secret", "padding_bytes", "message_add_on_duration_in_secs", "bot_message_secret", "reporting_token_version", "message_add_on_expiry_type", "capi_created_group", "support_payload")
-    class MessageAddonExpiryType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-        __slots__ = ()
-        STATIC: _ClassVar[MessageContextInfo.MessageAddonExpiryType]
-        DEPENDENT_ON_PARENT: _ClassVar[MessageContextInfo.MessageAddonExpiryType]
-    STATIC: MessageContextInfo.MessageAddonExpiryType
-    DEPENDENT_ON_PARENT: MessageContextInfo.MessageAddonExpiryType
+    __slots__ = ("device_list_metadata", "device_list_metadata_version", "message_secret", "padding_bytes", "message_add_on_duration_in_secs", "bot_message_secret", "reporting_token_version", "capi_created_group", "support_payload")
     DEVICE_LIST_METADATA_FIELD_NUMBER: _ClassVar[int]
     DEVICE_LIST_METADATA_VERSION_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_SECRET_FIELD_NUMBER: _ClassVar[int]
@@ -55,7 +49,6 @@ class MessageContextInfo(_message.Message):
     MESSAGE_ADD_ON_DURATION_IN_SECS_FIELD_NUMBER: _ClassVar[int]
     BOT_MESSAGE_SECRET_FIELD_NUMBER: _ClassVar[int]
     REPORTING_TOKEN_VERSION_FIELD_NUMBER: _ClassVar[int]
-    MESSAGE_ADD_ON_EXPIRY_TYPE_FIELD_NUMBER: _ClassVar[int]
     CAPI_CREATED_GROUP_FIELD_NUMBER: _ClassVar[int]
     SUPPORT_PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     device_list_metadata: DeviceListMetadata
@@ -65,10 +58,9 @@ class MessageContextInfo(_message.Message):
     message_add_on_duration_in_secs: int
     bot_message_secret: bytes
     reporting_token_version: int
-    message_add_on_expiry_type: MessageContextInfo.MessageAddonExpiryType
     capi_created_group: bool
     support_payload: str
-    def __init__(self, device_list_metadata: _Optional[_Union[DeviceListMetadata, _Mapping]] = ..., device_list_metadata_version: _Optional[int] = ..., message_secret: _Optional[bytes] = ..., padding_bytes: _Optional[bytes] = ..., message_add_on_duration_in_secs: _Optional[int] = ..., bot_message_secret: _Optional[bytes] = ..., reporting_token_version: _Optional[int] = ..., message_add_on_expiry_type: _Optional[_Union[MessageContextInfo.MessageAddonExpiryType, str]] = ..., capi_created_group: _Optional[bool] = ..., support_payload: _Optional[str] = ...) -> None: ...
+    def __init__(self, device_list_metadata: _Optional[_Union[DeviceListMetadata, _Mapping]] = ..., device_list_metadata_version: _Optional[int] = ..., message_secret: _Optional[bytes] = ..., padding_bytes: _Optional[bytes] = ..., message_add_on_duration_in_secs: _Optional[int] = ..., bot_message_secret: _Optional[bytes] = ..., reporting_token_version: _Optional[int] = ..., capi_created_group: _Optional[bool] = ..., support_payload: _Optional[str] = ...) -> None: ...
 
 class DisappearingMode(_message.Message):
     __slots__ = ("initiator", "trigger", "initiator_device_jid", "initiated_by_me")

@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1awaproto/proto/signal.proto\x12\x07waproto\"c\n\rSignalMessage\x12\x13\n\x0bratchet_key\x18\x01 \x01(\x0c\x12\x0f\n\x07\x63ounter\x18\x02 \x01(\r\x12\x18\n\x10previous_counter\x18\x03 \x01(\r\x12\x12\n\nciphertext\x18\x04 \x01(\x0c\"\x96\x01\n\x13PreKeySignalMessage\x12\x12\n\npre_key_id\x18\x01 \x01(\r\x12\x10\n\x08\x62\x61se_key\x18\x02 \x01(\x0c\x12\x14\n\x0cidentity_key\x18\x03 \x01(\x0c\x12\x0f\n\x07message\x18\x04 \x01(\x0c\x12\x17\n\x0fregistration_id\x18\x05 \x01(\r\x12\x19\n\x11signed_pre_key_id\x18\x06 \x01(\r\"E\n\x10SenderKeyMessage\x12\n\n\x02id\x18\x01 \x01(\r\x12\x11\n\titeration\x18\x02 \x01(\r\x12\x12\n\nciphertext\x18\x03 \x01(\x0c\"e\n\x1cSenderKeyDistributionMessage\x12\n\n\x02id\x18\x01 \x01(\r\x12\x11\n\titeration\x18\x02 \x01(\r\x12\x11\n\tchain_key\x18\x03 \x01(\x0c\x12\x13\n\x0bsigning_key\x18\x04 \x01(\x0c')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1awaproto/proto/signal.proto\x12\x07waproto\"\xb7\x01\n\rSignalMessage\x12\x18\n\x0bratchet_key\x18\x01 \x01(\x0cH\x00\x88\x01\x01\x12\x14\n\x07\x63ounter\x18\x02 \x01(\rH\x01\x88\x01\x01\x12\x1d\n\x10previous_counter\x18\x03 \x01(\rH\x02\x88\x01\x01\x12\x17\n\nciphertext\x18\x04 \x01(\x0cH\x03\x88\x01\x01\x42\x0e\n\x0c_ratchet_keyB\n\n\x08_counterB\x13\n\x11_previous_counterB\r\n\x0b_ciphertext\"\x97\x02\n\x13PreKeySignalMessage\x12\x17\n\npre_key_id\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x15\n\x08\x62\x61se_key\x18\x02 \x01(\x0cH\x01\x88\x01\x01\x12\x19\n\x0cidentity_key\x18\x03 \x01(\x0cH\x02\x88\x01\x01\x12\x14\n\x07message\x18\x04 \x01(\x0cH\x03\x88\x01\x01\x12\x1c\n\x0fregistration_id\x18\x05 \x01(\rH\x04\x88\x01\x01\x12\x1e\n\x11signed_pre_key_id\x18\x06 \x01(\rH\x05\x88\x01\x01\x42\r\n\x0b_pre_key_idB\x0b\n\t_base_keyB\x0f\n\r_identity_keyB\n\n\x08_messageB\x12\n\x10_registration_idB\x14\n\x12_signed_pre_key_id\"x\n\x10SenderKeyMessage\x12\x0f\n\x02id\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x16\n\titeration\x18\x02 \x01(\rH\x01\x88\x01\x01\x12\x17\n\nciphertext\x18\x03 \x01(\x0cH\x02\x88\x01\x01\x42\x05\n\x03_idB\x0c\n\n_iterationB\r\n\x0b_ciphertext\"\xac\x01\n\x1cSenderKeyDistributionMessage\x12\x0f\n\x02id\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x16\n\titeration\x18\x02 \x01(\rH\x01\x88\x01\x01\x12\x16\n\tchain_key\x18\x03 \x01(\x0cH\x02\x88\x01\x01\x12\x18\n\x0bsigning_key\x18\x04 \x01(\x0cH\x03\x88\x01\x01\x42\x05\n\x03_idB\x0c\n\n_iterationB\x0c\n\n_chain_keyB\x0e\n\x0c_signing_keyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'waproto.proto.signal_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SIGNALMESSAGE']._serialized_start=39
-  _globals['_SIGNALMESSAGE']._serialized_end=138
-  _globals['_PREKEYSIGNALMESSAGE']._serialized_start=141
-  _globals['_PREKEYSIGNALMESSAGE']._serialized_end=291
-  _globals['_SENDERKEYMESSAGE']._serialized_start=293
-  _globals['_SENDERKEYMESSAGE']._serialized_end=362
-  _globals['_SENDERKEYDISTRIBUTIONMESSAGE']._serialized_start=364
-  _globals['_SENDERKEYDISTRIBUTIONMESSAGE']._serialized_end=465
+  _globals['_SIGNALMESSAGE']._serialized_start=40
+  _globals['_SIGNALMESSAGE']._serialized_end=223
+  _globals['_PREKEYSIGNALMESSAGE']._serialized_start=226
+  _globals['_PREKEYSIGNALMESSAGE']._serialized_end=505
+  _globals['_SENDERKEYMESSAGE']._serialized_start=507
+  _globals['_SENDERKEYMESSAGE']._serialized_end=627
+  _globals['_SENDERKEYDISTRIBUTIONMESSAGE']._serialized_start=630
+  _globals['_SENDERKEYDISTRIBUTIONMESSAGE']._serialized_end=802
 # @@protoc_insertion_point(module_scope)

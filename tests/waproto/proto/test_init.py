@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import waproto.proto as wp
+from tests.waproto.proto.samples import GENERATED_MODULES, message_types
 from waproto.errors import DecodeError, RemoteProtocolError
 from waproto.proto import (
     ADVDeviceIdentity,
@@ -77,6 +78,45 @@ def test_packed_where_whatsapp_packs() -> None:
     assert wp.ADVKeyIndexList.DESCRIPTOR.fields_by_name["valid_indexes"].is_packed
     assert wp.DeviceListMetadata.DESCRIPTOR.fields_by_name["sender_key_indexes"].is_packed
     assert wp.ADVKeyIndexList(valid_indexes=[1, 2, 300]).SerializeToString() == bytes.fromhex("2204" "0102ac02")
+    # WhatsApp's proto2 schema leaves these unpacked: one tag per element.
+    assert ClientPayload(shards=[1, 2]).SerializeToString() == bytes.fromhex("7001" "7002")
+    image = Message.ImageMessage(scan_lengths=[5, 6])
+    assert image.SerializeToString() == bytes.fromhex("b00105" "b00106")
+    # Either form parses.
+    assert list(decode(ClientPayload, bytes.fromhex("72020102")).shards) == [1, 2]
+    assert list(decode(wp.ADVKeyIndexList, bytes.fromhex("2001" "2002")).valid_indexes) == [1, 2]
+
+
+def test_every_file_is_proto3_with_explicit_presence() -> None:
+    for module in GENERATED_MODULES:
+        assert module.DESCRIPTOR.package == "waproto"
+        assert module.DESCRIPTOR.name.startswith("waproto/proto/")
+    for descriptor in message_types():
+        for field in descriptor.fields:
+            assert field.is_repeated or field.has_presence, field.full_name
+
+
+def test_invalid_utf8_in_a_string_is_a_decode_error() -> None:
+    with pytest.raises(DecodeError, match="UTF-8"):
+        decode(wp.MessageKey, b"\x0a\x02\xff\xfe")
+    assert decode(wp.MessageKey, b"\x0a\x02\xc3\xbc").remote_jid == "ü"
+    # bytes fields take anything
+    assert decode(wp.SignalMessage, b"\x22\x02\xff\xfe").ciphertext == b"\xff\xfe"
+
+
+def test_enum_values_newer_than_the_schema_are_kept() -> None:
+    message = decode(Message, bytes.fromhex("6202" "101f"))  # protocol_message{type: 31}
+    assert message.protocol_message.HasField("type")
+    assert message.protocol_message.type == 31
+    assert message.SerializeToString() == bytes.fromhex("6202" "101f")
+
+
+def test_presence_of_default_values() -> None:
+    key = wp.MessageKey(from_me=False, id="")
+    assert key.HasField("from_me")
+    assert key.HasField("id")
+    assert not key.HasField("remote_jid")
+    assert key.SerializeToString() == bytes.fromhex("1000" "1a00")
 
 
 @pytest.mark.parametrize(
