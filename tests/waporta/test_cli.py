@@ -235,6 +235,22 @@ def test_serve_for_real_answers_health_and_stops_on_sigint(tmp_path: Path) -> No
     assert "Traceback" not in "".join(seen)
 
 
+def test_serve_with_a_plugin_whose_routes_fail_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The real hub: PluginError from register_routes, raised inside trio.run, still ends as one line."""
+    (tmp_path / "boom.py").write_text(
+        "from waporta import hookimpl\n\n@hookimpl\ndef register_routes(app):\n    raise RuntimeError('no routes')\n",
+        encoding="utf-8",
+    )
+    path = write_config(
+        tmp_path / "b.toml",
+        f'[server]\nport = 0\n[dashboard]\npassword = "pw"\n[storage]\ndata_dir = "{tmp_path / "d"}"\n'
+        '[plugins]\nmodules = ["boom.py"]\n',
+    )
+    status, _, err = run(capsys, "serve", "--config", str(path))
+    assert status == 2
+    assert err == "waporta: error: plugin 'boom': register_routes failed: RuntimeError: no routes\n"
+
+
 # ---------------------------------------------------------------- init
 
 
