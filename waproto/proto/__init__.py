@@ -6,7 +6,8 @@ committed ``*_pb2.py``/``*_pb2.pyi`` modules:
 
 - ``handshake_pb2``: ``HandshakeMessage``, ``CertChain`` (with ``CertChain.NoiseCertificate.Details``),
   ``ClientPayload`` (``UserAgent``, ``WebInfo``, ``DevicePairingRegistrationData``, ...), ``DeviceProps``;
-- ``adv_pb2``: the companion-identity (ADV) messages and ``ADVEncryptionType``;
+- ``adv_pb2``: the companion-identity (ADV) messages, ``ADVEncryptionType`` and the business
+  ``VerifiedNameCertificate``;
 - ``e2e_pb2``: ``Message`` (text, media, location, contact, reaction, poll, protocol, device-sent,
   sender-key-distribution and the ``FutureProofMessage`` wrappers), ``MessageKey``, ``ContextInfo``,
   ``MessageContextInfo``, ``DeviceListMetadata``;
@@ -39,6 +40,8 @@ from waproto.proto.adv_pb2 import (
     ADVSignedDeviceIdentity,
     ADVSignedDeviceIdentityHMAC,
     ADVSignedKeyIndexList,
+    LocalizedName,
+    VerifiedNameCertificate,
 )
 from waproto.proto.e2e_pb2 import (
     ContextInfo,
@@ -72,6 +75,7 @@ __all__ = [
     "DisappearingMode",
     "GroupMention",
     "HandshakeMessage",
+    "LocalizedName",
     "Message",
     "MessageContextInfo",
     "MessageKey",
@@ -79,6 +83,7 @@ __all__ = [
     "SenderKeyDistributionMessage",
     "SenderKeyMessage",
     "SignalMessage",
+    "VerifiedNameCertificate",
     "decode",
 ]
 

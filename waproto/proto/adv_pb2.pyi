@@ -2,7 +2,7 @@ from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -73,3 +73,36 @@ class ADVSignedKeyIndexList(_message.Message):
     account_signature: bytes
     account_signature_key: bytes
     def __init__(self, details: _Optional[bytes] = ..., account_signature: _Optional[bytes] = ..., account_signature_key: _Optional[bytes] = ...) -> None: ...
+
+class VerifiedNameCertificate(_message.Message):
+    __slots__ = ("details", "signature", "server_signature")
+    class Details(_message.Message):
+        __slots__ = ("serial", "issuer", "verified_name", "localized_names", "issue_time")
+        SERIAL_FIELD_NUMBER: _ClassVar[int]
+        ISSUER_FIELD_NUMBER: _ClassVar[int]
+        VERIFIED_NAME_FIELD_NUMBER: _ClassVar[int]
+        LOCALIZED_NAMES_FIELD_NUMBER: _ClassVar[int]
+        ISSUE_TIME_FIELD_NUMBER: _ClassVar[int]
+        serial: int
+        issuer: str
+        verified_name: str
+        localized_names: _containers.RepeatedCompositeFieldContainer[LocalizedName]
+        issue_time: int
+        def __init__(self, serial: _Optional[int] = ..., issuer: _Optional[str] = ..., verified_name: _Optional[str] = ..., localized_names: _Optional[_Iterable[_Union[LocalizedName, _Mapping]]] = ..., issue_time: _Optional[int] = ...) -> None: ...
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    SERVER_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    details: bytes
+    signature: bytes
+    server_signature: bytes
+    def __init__(self, details: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., server_signature: _Optional[bytes] = ...) -> None: ...
+
+class LocalizedName(_message.Message):
+    __slots__ = ("lg", "lc", "verified_name")
+    LG_FIELD_NUMBER: _ClassVar[int]
+    LC_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_NAME_FIELD_NUMBER: _ClassVar[int]
+    lg: str
+    lc: str
+    verified_name: str
+    def __init__(self, lg: _Optional[str] = ..., lc: _Optional[str] = ..., verified_name: _Optional[str] = ...) -> None: ...
