@@ -14,6 +14,8 @@ import { NOISE_WA_HEADER as HEADER6 } from '@whiskeysockets/baileys/lib/Defaults
 import { NOISE_WA_HEADER as HEADER7 } from 'baileys/lib/Defaults/index.js'
 import { encodeBinaryNode as encodeNode6 } from '@whiskeysockets/baileys/lib/WABinary/encode.js'
 
+import { withRoot } from '../lib/protoroot.mjs'
+
 const require = createRequire(import.meta.url)
 const curve = require('libsignal/src/curve.js')
 
@@ -59,22 +61,29 @@ export const ops = {
   // The first websocket message: intro header + framed HandshakeMessage{clientHello{ephemeral}}.
   'noise.client.hello': async ({ handle }, ctx) => {
     const c = ctx.get(handle)
-    const hello = c.v.proto.HandshakeMessage.encode({ clientHello: { ephemeral: c.keyPair.public } }).finish()
-    return c.noise.encodeFrame(hello)
+    return withRoot('proto', c.v.proto, () => {
+      const hello = c.v.proto.HandshakeMessage.encode({ clientHello: { ephemeral: c.keyPair.public } }).finish()
+      return c.noise.encodeFrame(hello)
+    })
   },
   // Feed websocket bytes; returns the frames Baileys decoded (bytes during the handshake, nodes after).
-  'noise.client.receive': async ({ handle, data }, ctx) => feed(ctx.get(handle), data),
+  'noise.client.receive': async ({ handle, data }, ctx) => {
+    const c = ctx.get(handle)
+    return withRoot('proto', c.v.proto, () => feed(c, data))
+  },
   // Process a ServerHello (the HandshakeMessage bytes of one frame) and answer with the framed ClientFinish.
   'noise.client.finish': async ({ handle, serverHello, noiseKey, payload }, ctx) => {
     const c = ctx.get(handle)
-    const handshake = c.v.proto.HandshakeMessage.decode(Buffer.from(serverHello))
-    const key = { private: Buffer.from(noiseKey.private), public: Buffer.from(noiseKey.public) }
-    const keyEnc = await c.noise.processHandshake(handshake, key)
-    const payloadEnc = c.noise.encrypt(Buffer.from(payload))
-    const finish = c.v.proto.HandshakeMessage.encode({ clientFinish: { static: keyEnc, payload: payloadEnc } }).finish()
-    const frame = c.noise.encodeFrame(finish)
-    await c.noise.finishInit()
-    return frame
+    return withRoot('proto', c.v.proto, async () => {
+      const handshake = c.v.proto.HandshakeMessage.decode(Buffer.from(serverHello))
+      const key = { private: Buffer.from(noiseKey.private), public: Buffer.from(noiseKey.public) }
+      const keyEnc = await c.noise.processHandshake(handshake, key)
+      const payloadEnc = c.noise.encrypt(Buffer.from(payload))
+      const finish = c.v.proto.HandshakeMessage.encode({ clientFinish: { static: keyEnc, payload: payloadEnc } }).finish()
+      const frame = c.noise.encodeFrame(finish)
+      await c.noise.finishInit()
+      return frame
+    })
   },
   // Frame (and, after the handshake, encrypt) arbitrary plaintext bytes.
   'noise.client.send': async ({ handle, data }, ctx) => ctx.get(handle).noise.encodeFrame(Buffer.from(data)),

@@ -18,6 +18,8 @@
 import { createRequire } from 'node:module'
 import $protobuf from 'protobufjs/minimal.js'
 
+import { withRootSync } from '../lib/protoroot.mjs'
+
 const require = createRequire(import.meta.url)
 
 const libs = {
@@ -33,17 +35,7 @@ const OBJECT_OPTIONS = { longs: String, enums: Number, bytes: String }
 function withLib(lib, fn) {
   const ns = libs[lib]
   if (!ns) throw new Error(`unknown lib ${JSON.stringify(lib)}`)
-  const root = $protobuf.roots.default
-  const name = rootName[lib]
-  const had = Object.prototype.hasOwnProperty.call(root, name)
-  const previous = root[name]
-  root[name] = ns
-  try {
-    return fn(ns)
-  } finally {
-    if (had) root[name] = previous
-    else delete root[name]
-  }
+  return withRootSync(rootName[lib], ns, fn)
 }
 
 function isMessageClass(value) {
