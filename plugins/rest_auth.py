@@ -58,7 +58,7 @@ def register_routes(hub: Hub, app: QuartTrio) -> None:
     @doc(
         "Log in to the dashboard and get a bearer token",
         description="Repeated failures from one client address are throttled: 429 with Retry-After.",
-        tags=["auth"],
+        tags=["Auth"],
         request=LOGIN_REQUEST,
         responses={
             200: ("logged in", LOGIN_RESPONSE),
@@ -91,7 +91,7 @@ def register_routes(hub: Hub, app: QuartTrio) -> None:
     @app.post("/api/auth/logout", endpoint="rest_auth.logout")
     @doc(
         "Revoke the bearer token of this request",
-        tags=["auth"],
+        tags=["Auth"],
         responses={200: ("the token no longer works", _OK)},
     )
     @dashboard_required
@@ -103,7 +103,7 @@ def register_routes(hub: Hub, app: QuartTrio) -> None:
     @app.get("/api/auth/check", endpoint="rest_auth.check")
     @doc(
         "Check that the bearer token is still valid",
-        tags=["auth"],
+        tags=["Auth"],
         responses={200: ("the token is valid", _OK)},
     )
     @dashboard_required

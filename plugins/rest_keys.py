@@ -59,7 +59,7 @@ def register_routes(hub: Hub, app: QuartTrio) -> None:
     @app.post("/api/keys", endpoint="rest_keys.create")
     @doc(
         "Create an API key (the key is shown once)",
-        tags=["api keys"],
+        tags=["API keys"],
         request={
             "type": "object",
             "required": ["name"],
@@ -86,7 +86,7 @@ def register_routes(hub: Hub, app: QuartTrio) -> None:
     @app.get("/api/keys", endpoint="rest_keys.list")
     @doc(
         "List API keys (never the keys themselves)",
-        tags=["api keys"],
+        tags=["API keys"],
         responses={200: ("the keys, oldest first", {"type": "array", "items": API_KEY_INFO})},
     )
     @dashboard_required
@@ -96,7 +96,7 @@ def register_routes(hub: Hub, app: QuartTrio) -> None:
     @app.delete("/api/keys/<id>", endpoint="rest_keys.revoke")
     @doc(
         "Revoke an API key",
-        tags=["api keys"],
+        tags=["API keys"],
         path_params={"id": "the key's `id` from the listing"},
         responses={
             200: ("revoked", {"type": "object", "properties": {"ok": {"const": True}}}),

@@ -73,7 +73,7 @@ def register_routes(hub: Hub, app: QuartTrio) -> None:
         description="The URL must be absolute HTTPS, at most 2048 characters, without a fragment. "
         "Scheme and host are compared case-insensitively and the default port is ignored, so "
         "`HTTPS://Example.com:443` duplicates `https://example.com/`.",
-        tags=["webhooks"],
+        tags=["Webhooks"],
         path_params={"sessionId": _SESSION_PARAM},
         request={
             "type": "object",
@@ -125,7 +125,7 @@ def register_routes(hub: Hub, app: QuartTrio) -> None:
     @app.get(_BASE, endpoint="rest_webhooks.list")
     @doc(
         "List a session's webhook URLs, oldest first",
-        tags=["webhooks"],
+        tags=["Webhooks"],
         path_params={"sessionId": _SESSION_PARAM},
         responses={
             200: ("the session's records", {"type": "array", "items": WEBHOOK_RECORD}),
@@ -139,7 +139,7 @@ def register_routes(hub: Hub, app: QuartTrio) -> None:
     @app.delete(_BASE + "/<id>", endpoint="rest_webhooks.delete")
     @doc(
         "Delete a webhook URL",
-        tags=["webhooks"],
+        tags=["Webhooks"],
         path_params={"sessionId": _SESSION_PARAM, "id": "the record's `id`"},
         responses={
             200: (

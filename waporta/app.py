@@ -269,7 +269,7 @@ def _register_core_routes(app: QuartTrio) -> None:
     @app.get("/health")
     @doc(
         "Liveness check",
-        tags=["hub"],
+        tags=["Hub"],
         responses={
             200: (
                 "the hub is up",
@@ -284,7 +284,7 @@ def _register_core_routes(app: QuartTrio) -> None:
         return {"status": "ok", "version": __version__}
 
     @app.get("/openapi.json")
-    @doc("This OpenAPI document", tags=["hub"], responses={200: ("OpenAPI 3.1 document", {"type": "object"})})
+    @doc("This OpenAPI document", tags=["Hub"], responses={200: ("OpenAPI 3.1 document", {"type": "object"})})
     async def openapi_json() -> dict[str, Any]:
         return build_spec(
             current_app,
@@ -298,7 +298,7 @@ def _register_core_routes(app: QuartTrio) -> None:
     @app.get("/doc")
     @doc(
         "Interactive API documentation (HTML, no external assets)",
-        tags=["hub"],
+        tags=["Hub"],
         responses={200: ("the documentation page", None)},
         content_type="text/html",
     )
@@ -308,7 +308,7 @@ def _register_core_routes(app: QuartTrio) -> None:
     @app.get("/doc/assets/<name>")
     @doc(
         "A static asset of the /doc page",
-        tags=["hub"],
+        tags=["Hub"],
         path_params={"name": {"type": "string", "enum": sorted(_DOC_ASSETS)}},
         responses={200: ("the asset", None), 404: ("no such asset", None)},
         content_type="text/plain",

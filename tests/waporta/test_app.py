@@ -7,6 +7,7 @@ registered through the same ``register_routes`` hook the built-ins use.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -15,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 from quart import request
 from quart_trio import QuartTrio
 
+from tests import browser
 from waporta import hookimpl
 from waporta.app import ApiError, create_app, current_hub, dashboard_required, json_object, str_field
 from waporta.config import ApiConfig, Config, DashboardConfig, StorageConfig, default_config
-from waporta.hub import Hub, open_hub
+from waporta.hub import Hub, open_hub, serve
 from waporta.openapi import openapi_path
 from waporta.plugins import Plugins
 
@@ -349,3 +352,26 @@ async def test_doc_assets_route_refuses_other_names(app: QuartTrio) -> None:
         response = await client.get(f"/doc/assets/{name}")
         assert response.status_code == 404, name
         assert (await response.get_json())["error"] == "not_found"
+
+
+async def test_doc_renders_its_operations_in_a_browser(chromium: str, tmp_path: Path) -> None:
+    """Headless Chromium, no network: the page's own script fetches /openapi.json and lists the routes."""
+    config = dataclasses.replace(
+        make_config(tmp_path), server=dataclasses.replace(default_config().server, port=0)
+    )
+    stop = trio.Event()
+    with trio.fail_after(90):
+        async with trio.open_nursery() as nursery:
+            plugins = Plugins.load(config, entry_points=False)
+            binds = await nursery.start(functools.partial(serve, config, plugins=plugins, shutdown_trigger=stop.wait))
+            dom = await trio.to_thread.run_sync(browser.render, binds[0] + "/doc#rest_auth.login.post")
+            stop.set()
+    assert "could not load openapi.json" not in dom
+    assert dom.count('class="op"') >= 10
+    for path in ("/api/auth/login", "/api/keys/{id}", "/api/whatsapp/sessions/{sessionId}/webhooks", "/health"):
+        assert f'<span class="path">{path}</span>' in dom, path
+    # the linked operation is open, with its body prefilled from the schema
+    opened = re.search(r'<details class="op" id="rest_auth\.login\.post"[^>]*>', dom)
+    assert opened is not None
+    assert 'open=""' in opened.group(0)
+    assert "Request body (JSON)" in dom

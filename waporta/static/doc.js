@@ -63,10 +63,17 @@
     return headers;
   }
 
+  function schemeText(name) {
+    const scheme = ((spec.components || {}).securitySchemes || {})[name] || {};
+    if (scheme.type === "http" && scheme.scheme === "bearer") return "a bearer token";
+    if (scheme.type === "apiKey") return "an " + scheme.name + " header";
+    return name;
+  }
+
   function securityText(op) {
     const sec = op.security || [];
     if (!sec.length) return "no credentials needed";
-    const names = sec.map((req) => Object.keys(req).join(" + "));
+    const names = sec.map((req) => Object.keys(req).map(schemeText).join(" + "));
     return "needs " + names.join(" or ");
   }
 
@@ -134,7 +141,8 @@
         const param = resolve(raw);
         const schema = resolve(param.schema || {});
         const input = el("input", { "aria-label": param.name, spellcheck: "false" });
-        if (Array.isArray(schema.enum) && schema.enum.length) input.value = String(schema.enum[0]);
+        const sample = "example" in schema ? schema.example : (Array.isArray(schema.enum) ? schema.enum[0] : undefined);
+        if (sample !== undefined && sample !== null && typeof sample !== "object") input.value = String(sample);
         const label = el("label", {}, param.name + " (" + param.in + (param.required ? ", required" : "") + ")", input);
         if (param.description) label.title = param.description;
         row.append(label);
@@ -172,8 +180,9 @@
       el("span", { class: "method " + method, text: method }),
       el("span", { class: "path", text: path }),
       el("span", { class: "muted", text: op.summary || "" }),
-      (op.security && op.security.length) ? el("span", { class: "lock", text: "🔒" }) : null);
+      (op.security && op.security.length) ? el("span", { class: "badge", text: "auth" }) : null);
     const details = el("details", { class: "op" }, summary, box);
+    if (op.operationId) details.id = op.operationId;
     details.dataset.search = (method + " " + path + " " + (op.summary || "")).toLowerCase();
     return details;
   }
@@ -186,7 +195,7 @@
       for (const method of METHODS) {
         const op = item[method];
         if (!op) continue;
-        const tag = (op.tags && op.tags[0]) || "other";
+        const tag = (op.tags && op.tags[0]) || "Other";
         if (!groups.has(tag)) groups.set(tag, []);
         groups.get(tag).push(operationBlock(path, method, op));
       }
@@ -196,6 +205,13 @@
     for (const [tag, blocks] of [...groups.entries()].sort((a, b) => a[0].localeCompare(b[0]))) {
       const section = el("section", { class: "group" }, el("h2", { class: "tag", text: tag }), ...blocks);
       target.append(section);
+    }
+    // a link such as /doc#rest_webhooks.create.post opens that operation
+    const wanted = decodeURIComponent(location.hash.slice(1));
+    const linked = wanted && document.getElementById(wanted);
+    if (linked && linked.matches("details.op")) {
+      linked.open = true;
+      linked.scrollIntoView();
     }
   }
 
