@@ -325,6 +325,20 @@ async def test_openapi_covers_every_rule_of_the_url_map(tmp_path: Path, clock: F
                     assert op["security"], path
 
 
+async def test_docs_api_md_describes_every_built_in_route(tmp_path: Path, clock: FakeClock) -> None:
+    text = await trio.Path(__file__).parents[2].joinpath("docs", "api.md").read_text(encoding="utf-8")
+    plugins = Plugins.load(make_config(tmp_path), entry_points=False)
+    async with open_hub(make_config(tmp_path), plugins, clock=clock) as opened:
+        spec = await (await create_app(opened).test_client().get("/openapi.json")).get_json()
+    missing = [
+        f"{method.upper()} {path}"
+        for path, item in spec["paths"].items()
+        for method in item
+        if f"{method.upper()} {path}" not in text
+    ]
+    assert not missing, f"docs/api.md does not mention: {missing}"
+
+
 async def test_doc_page_and_its_assets_are_local(app: QuartTrio) -> None:
     client = app.test_client()
     page = await client.get("/doc")
