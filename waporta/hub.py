@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import signal
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -32,12 +33,12 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from waporta.app import create_app
 from waporta.auth import Auth
-from waporta.config import Config
+from waporta.config import Config, ConfigError
 from waporta.plugins import Plugins
 from waporta.storage import Database, db_path
 from waporta.webhooks import WebhookRegistry
 
-__all__ = ["Hub", "hypercorn_config", "open_hub", "serve"]
+__all__ = ["Hub", "check_listen_address", "hypercorn_config", "open_hub", "serve"]
 
 log = logging.getLogger("waporta.hub")
 
@@ -119,6 +120,7 @@ async def serve(
     signal handling (tests and embedders await their own event); ``clock`` goes to :func:`open_hub`.
     ``task_status.started()`` receives the bound URLs (with the real port when the config says port 0).
     """
+    await check_listen_address(config)  # before anything is opened or a password is printed
     if plugins is None:
         plugins = Plugins.load(config)
     async with open_hub(config, plugins, clock=clock) as hub:
@@ -140,6 +142,30 @@ async def serve(
             await stop.wait()
             nursery.cancel_scope.deadline = trio.current_time() + config.server.graceful_timeout + 5
         log.info("waporta stopped")
+
+
+async def check_listen_address(config: Config) -> None:
+    """Fail early, with one line, when ``[server] host``/``port`` cannot be listened on here.
+
+    Raises :class:`~waporta.config.ConfigError` (the CLI prints it and exits 2) for a host that does not
+    resolve or an address that cannot be bound (in use, not local, privileged port).
+    """
+    host, port = config.server.host, config.server.port
+    # The value may come from the file, the environment or a flag: name the setting, not a file.
+    source = "server"
+    try:
+        infos = await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise ConfigError(source, "host", f"cannot resolve {host!r}: {exc.strerror or exc}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as hypercorn does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(
+                source, "port", f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            ) from None
 
 
 class _AnsweredOnly(logging.Filter):

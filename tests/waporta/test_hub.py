@@ -8,7 +8,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import trio.testing
 from quart_trio import QuartTrio
 
 from waporta import hookimpl
-from waporta.config import Config, DashboardConfig, ServerConfig, StorageConfig, default_config
+from waporta.config import Config, ConfigError, DashboardConfig, ServerConfig, StorageConfig, default_config
 from waporta.hub import Hub, hypercorn_config, open_hub, serve
 from waporta.plugins import Plugins
 
@@ -200,3 +202,18 @@ async def test_data_survives_a_restart(tmp_path: Path) -> None:
     assert hooks == [hook]
     assert status == 200
     assert [item["name"] for item in keys] == ["worker"]
+
+
+async def test_address_in_use_is_one_config_error_before_anything_opens(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = dataclasses.replace(
+            make_config(tmp_path, password=None), server=ServerConfig(host="127.0.0.1", port=port)
+        )
+        with pytest.raises(ConfigError, match=re.escape(f"port: cannot listen on 127.0.0.1:{port}")) as caught:
+            await serve(config, plugins=Plugins(), shutdown_trigger=trio.sleep_forever)
+    assert "\n" not in str(caught.value)
+    assert not (tmp_path / "data").exists()  # no database, no generated password printed
+
