@@ -18,7 +18,9 @@ rule that applies wins, exactly as Baileys 6 orders them so the bytes are the sa
 
 A ``JID`` attribute value is always written as a JID, in the form whatsmeow uses: FB_JID for ``msgr``,
 INTEROP_JID for ``interop``, AD_JID on ``s.whatsapp.net``/``lid``/``hosted``/``hosted.lid`` when it has a
-device or agent (always for the hosted servers), JID_PAIR otherwise. Baileys 6 differs on typed values
+device or agent (always for the hosted servers), JID_PAIR otherwise. An agent travels as the AD_JID
+domain type byte (as whatsmeow reads it), so agents 1, 128 and 129, which name the ``lid``/hosted
+servers there, are refused. Baileys 6 differs on typed values
 only because it has none: the string of an AD JID with device 0, for instance, it would write as AD_JID.
 
 Attribute order is the dict's order. Content ``None`` writes no content; ``""`` and ``[]`` both write
@@ -74,6 +76,8 @@ _HEX_HEAD: Final = tuple(bytes((t.HEX_8, ((n + 1) >> 1) | ((n & 1) << 7))) for n
 _NIBBLE_CHARS: Final = "0123456789-."
 _HEX_CHARS: Final = "0123456789ABCDEF"
 _AD_DOMAINS_FOR_STRINGS: Final = {DEFAULT_USER_SERVER: 0, HIDDEN_USER_SERVER: 1}
+#: AD_JID domain types that name a server; an agent byte must not take these values.
+_DOMAIN_TYPES: Final = frozenset(AD_SERVERS.values())
 
 
 def marshal(node: Node) -> bytes:
@@ -270,6 +274,8 @@ def _write_jid(out: bytearray, jid: JID) -> None:
     if domain is not None and (device or agent or domain >= 0x80):
         if not 0 <= device <= 0xFF or not 0 <= agent <= 0xFF:
             raise LocalProtocolError(f"JID {jid}: device or agent out of range 0..255")
+        if agent and agent in _DOMAIN_TYPES:
+            raise LocalProtocolError(f"JID {jid}: agent {agent} would read back as another server's domain type")
         out.append(t.AD_JID)
         out.append(agent or domain)
         out.append(device)
