@@ -11,9 +11,13 @@ public key ``a·B`` travels in the top bit of the signature's last byte. Verific
 Montgomery key to its Edwards y-coordinate, restores that bit and runs standard Ed25519 verification in
 ``cryptography``. Signatures made by whatsmeow (random nonces) verify here too.
 
-Signing uses pure-Python Edwards arithmetic with a fixed-base table. Python big integers are **not
-constant-time**; signing is rare in WhatsApp (signed pre-keys, device identity at pairing, test
-certificates), which is why that is acceptable here.
+Signing is constant-time: the secret scalar and the nonce only ever enter libsodium (through PyNaCl's
+low-level bindings: ``crypto_scalarmult_ed25519_base_noclamp`` for ``a·B`` and ``r·B``,
+``crypto_core_ed25519_scalar_{reduce,mul,add}`` for the arithmetic modulo L). That matters because a
+group member signs every sender-key message it sends, so a timing side channel would be exercised at
+message rate, not once per pairing. The output is byte-identical to libsignal-node (tested against it).
+Verification handles only public values and uses ``cryptography``'s Ed25519. Python ``bytes`` holding a
+private key cannot be wiped from memory; nothing here tries to pretend otherwise.
 
 This module is not a Signal session implementation, and it has no randomness of its own: key generation
 takes the random bytes source as an argument.
@@ -21,7 +25,6 @@ takes the random bytes source as an argument.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from nacl import bindings as _sodium
 
 from waproto.errors import DecodeError, LocalProtocolError
 
@@ -47,86 +51,6 @@ __all__ = [
 KEY_TYPE_DJB = 0x05
 
 _P = 2**255 - 19
-_L = 2**252 + 27742317777372353535851937790883648493
-_D = -121665 * pow(121666, -1, _P) % _P
-_D2 = 2 * _D % _P
-_BASE_X = 15112221349535400772501151409588531511454012693041857206046113283949847762202
-_BASE_Y = 46316835694926478169428394003475163141307993866256225615783033603165251855960
-
-# Points are in extended twisted-Edwards coordinates (X, Y, Z, T) with x = X/Z, y = Y/Z, xy = T/Z.
-_Point = tuple[int, int, int, int]
-# Precomputed affine points: (y + x, y - x, 2·d·x·y).
-_Cached = tuple[int, int, int]
-
-_IDENTITY: _Point = (0, 1, 1, 0)
-
-
-def _add(p: _Point, q: _Point) -> _Point:
-    """Unified addition for a = -1 (add-2008-hwcd-3): complete on edwards25519."""
-    x1, y1, z1, t1 = p
-    x2, y2, z2, t2 = q
-    a = (y1 - x1) * (y2 - x2) % _P
-    b = (y1 + x1) * (y2 + x2) % _P
-    c = t1 * _D2 * t2 % _P
-    d = 2 * z1 * z2 % _P
-    e, f, g, h = b - a, d - c, d + c, b + a
-    return (e * f % _P, g * h % _P, f * g % _P, e * h % _P)
-
-
-def _add_cached(p: _Point, q: _Cached) -> _Point:
-    """Mixed addition of an extended point and a precomputed affine point."""
-    x1, y1, z1, t1 = p
-    ypx, ymx, xy2d = q
-    a = (y1 - x1) * ymx % _P
-    b = (y1 + x1) * ypx % _P
-    c = t1 * xy2d % _P
-    d = 2 * z1 % _P
-    e, f, g, h = b - a, d - c, d + c, b + a
-    return (e * f % _P, g * h % _P, f * g % _P, e * h % _P)
-
-
-@functools.cache
-def _table() -> list[list[_Cached]]:
-    """table[i][j] = j·16^i·B for i < 64, j < 16, in cached affine form (built once, on first use)."""
-    base: _Point = (_BASE_X, _BASE_Y, 1, _BASE_X * _BASE_Y % _P)
-    points: list[_Point] = []
-    for _ in range(64):
-        row = [_IDENTITY]
-        for _ in range(15):
-            row.append(_add(row[-1], base))
-        points.extend(row)
-        base = _add(row[-1], base)  # 16·base
-    # One field inversion for all 1024 Z values (Montgomery's batch trick).
-    prefix = [1] * (len(points) + 1)
-    for i, pt in enumerate(points):
-        prefix[i + 1] = prefix[i] * pt[2] % _P
-    inv = pow(prefix[-1], -1, _P)
-    inverses = [0] * len(points)
-    for i in range(len(points) - 1, -1, -1):
-        inverses[i] = inv * prefix[i] % _P
-        inv = inv * points[i][2] % _P
-    table: list[list[_Cached]] = []
-    for i in range(64):
-        row_cached: list[_Cached] = []
-        for j in range(16):
-            x, y, _, _ = points[16 * i + j]
-            zi = inverses[16 * i + j]
-            ax, ay = x * zi % _P, y * zi % _P
-            row_cached.append(((ay + ax) % _P, (ay - ax) % _P, _D2 * ax % _P * ay % _P))
-        table.append(row_cached)
-    return table
-
-
-def _base_mult(scalar: int) -> bytes:
-    """Encode scalar·B (0 <= scalar < 2**256) as 32 bytes: y, little-endian, x's parity in the top bit."""
-    rows = _table()
-    point = _IDENTITY
-    for i in range(64):
-        point = _add_cached(point, rows[i][(scalar >> (4 * i)) & 15])
-    x, y, z, _ = point
-    zi = pow(z, -1, _P)
-    x, y = x * zi % _P, y * zi % _P
-    return (y | ((x & 1) << 255)).to_bytes(32, "little")
 
 
 def _clamp(private: bytes) -> bytes:
@@ -202,16 +126,21 @@ def shared_secret(private: bytes, public: bytes) -> bytes:
 
 
 def sign(private: bytes, message: bytes) -> bytes:
-    """The deterministic 64-byte XEdDSA signature of ``message`` (libsignal-node convention)."""
+    """The deterministic 64-byte XEdDSA signature of ``message`` (libsignal-node convention).
+
+    The secret-dependent work (both base-point multiplications and the scalar arithmetic modulo L) runs
+    in libsodium's constant-time code; only public values (R, A's encoding, the hashes' inputs) are
+    handled as Python objects.
+    """
     _check_private(private)
     a_bytes = _clamp(private)
-    a = int.from_bytes(a_bytes, "little")
-    a_enc = _base_mult(a)
-    r = int.from_bytes(hashlib.sha512(a_bytes + message).digest(), "little") % _L
-    r_enc = _base_mult(r)
-    h = int.from_bytes(hashlib.sha512(r_enc + a_enc + message).digest(), "little") % _L
-    s = (r + h * a) % _L
-    signature = bytearray(r_enc + s.to_bytes(32, "little"))
+    a_enc = _sodium.crypto_scalarmult_ed25519_base_noclamp(a_bytes)
+    a_scalar = _sodium.crypto_core_ed25519_scalar_reduce(a_bytes + bytes(32))
+    r = _sodium.crypto_core_ed25519_scalar_reduce(hashlib.sha512(a_bytes + message).digest())
+    r_enc = _sodium.crypto_scalarmult_ed25519_base_noclamp(r)
+    h = _sodium.crypto_core_ed25519_scalar_reduce(hashlib.sha512(r_enc + a_enc + message).digest())
+    s = _sodium.crypto_core_ed25519_scalar_add(r, _sodium.crypto_core_ed25519_scalar_mul(h, a_scalar))
+    signature = bytearray(r_enc + s)
     signature[63] |= a_enc[31] & 0x80
     return bytes(signature)
 
