@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from quart.testing import QuartClient
 
+from tests.fakes import FakeClock
 from waporta.app import create_app
 from waporta.config import ApiConfig, Config, DashboardConfig, StorageConfig, default_config
 from waporta.hub import Hub, open_hub
@@ -22,15 +23,6 @@ TTL = 3600.0
 MAX_FAILURES = 3
 WINDOW = 300.0
 
-
-class FakeClock:
-    """POSIX seconds that only move when a test says so."""
-
-    def __init__(self, now: float = 1_780_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -18,20 +18,11 @@ import httpx
 import pytest
 import trio
 
+from tests.fakes import FakeClock
 from waporta.cli import main
 from waporta.config import Config, load_config
 from waporta.hub import serve
 from waporta.plugins import PluginError, Plugins
-
-START = 1_780_000_000.0
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def write_config(folder: Path, extra: str = "") -> Path:

@@ -13,6 +13,7 @@ import pytest
 import trio
 
 import waporta.auth
+from tests.fakes import FakeClock
 from waporta.auth import (
     API_KEY_PREFIX,
     Auth,
@@ -29,13 +30,6 @@ from waporta.storage import Database, from_posix
 START = 1_800_000_000.0
 PASSWORD = "correct horse battery staple"
 
-
-class FakeClock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def make_config(
@@ -76,7 +70,7 @@ async def db(db_file: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(START)
 
 
 def data_dir_bytes(db_file: Path) -> bytes:

@@ -11,6 +11,7 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.fakes import FakeClock
 from waporta.storage import Database, from_posix
 from waporta.webhooks import (
     MAX_URL_CHARS,
@@ -29,13 +30,6 @@ from waporta.webhooks import (
 START = 1_800_000_000.0
 
 
-class FakeClock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
 
 @pytest.fixture
 def db_file(tmp_path: Path) -> Path:
@@ -53,7 +47,7 @@ async def db(db_file: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(START)
 
 
 @pytest.fixture
