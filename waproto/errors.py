@@ -12,8 +12,13 @@
         │       ├── WrongIssuerSerial
         │       ├── CertificateExpired
         │       └── CertificateKeyMismatch
-        └── DecryptionError           an AEAD / Signal / media payload did not authenticate
-            └── MediaIntegrityError   a media file failed a length, hash, MAC or padding check
+        ├── DecryptionError           an AEAD / Signal / media payload did not authenticate
+        │   └── MediaIntegrityError   a media file failed a length, hash, MAC or padding check
+        └── PairingError              a device-linking check failed (``reason`` names which)
+            ├── BadDeviceIdentityHMAC     pair-success HMAC under the adv secret does not match
+            ├── BadAccountSignature       the primary's account signature does not verify
+            ├── BadDeviceSignature        the companion's device signature does not verify
+            └── BadKeyBundle              the pairing-code key bundle did not decrypt or names other keys
 
 The rule (after h11): malformed input from the network is always a ``RemoteProtocolError`` subclass,
 never an ``IndexError``, ``KeyError``, ``struct.error`` or ``UnicodeDecodeError``. Code that parses
@@ -25,10 +30,14 @@ trio driver; those live with their owners.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 __all__ = [
+    "BadAccountSignature",
     "BadCertificateSignature",
+    "BadDeviceIdentityHMAC",
+    "BadDeviceSignature",
+    "BadKeyBundle",
     "CertificateError",
     "CertificateExpired",
     "CertificateKeyMismatch",
@@ -38,6 +47,8 @@ __all__ = [
     "LocalProtocolError",
     "MediaIntegrityError",
     "MediaIntegrityReason",
+    "PairingError",
+    "PairingFailure",
     "RemoteProtocolError",
     "WAProtoError",
     "WrongIssuerSerial",
@@ -116,3 +127,49 @@ class MediaIntegrityError(DecryptionError):
         super().__init__(message)
         #: The check that failed.
         self.reason: MediaIntegrityReason = reason
+
+
+#: Which pairing check failed (see ``waproto.pairing``).
+PairingFailure = Literal["hmac", "account_signature", "device_signature", "key_bundle"]
+
+
+class PairingError(RemoteProtocolError):
+    """Linking a companion device failed a cryptographic check; ``reason`` names it.
+
+    Never raised itself: one of its subclasses is. ``reply_code`` and ``reply_text`` are what a companion
+    answers the server with in its error iq (whatsmeow's values).
+    """
+
+    #: The check that failed.
+    reason: ClassVar[PairingFailure]
+    #: The error code a companion puts in its ``<error>`` reply.
+    reply_code: ClassVar[int] = 401
+    #: The error text a companion puts in its ``<error>`` reply.
+    reply_text: ClassVar[str] = "not-authorized"
+
+
+class BadDeviceIdentityHMAC(PairingError):
+    """The pair-success ``ADVSignedDeviceIdentityHMAC`` does not authenticate under our adv secret."""
+
+    reason = "hmac"
+    reply_text = "hmac-mismatch"
+
+
+class BadAccountSignature(PairingError):
+    """The primary's account signature over the device identity does not verify (or is malformed)."""
+
+    reason = "account_signature"
+    reply_text = "signature-mismatch"
+
+
+class BadDeviceSignature(PairingError):
+    """The companion's device signature does not verify, or it signed something other than we issued."""
+
+    reason = "device_signature"
+    reply_text = "signature-mismatch"
+
+
+class BadKeyBundle(PairingError):
+    """The pairing-code key bundle did not decrypt, or the identity keys inside are not the expected ones."""
+
+    reason = "key_bundle"
