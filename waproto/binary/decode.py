@@ -157,12 +157,12 @@ def _read_node(data: bytes, pos: int, depth: int) -> tuple[Node, int]:
     elif byte == _BINARY_8:
         end = pos + 2 + data[pos + 1]
         if end > len(data):
-            raise DecodeError(f"BINARY_8 content of {end - pos - 2} bytes, only {len(data) - pos - 2} left")
+            raise DecodeError(f"binary of {end - pos - 2} bytes declared, only {len(data) - pos - 2} left")
         return Node(tag, attrs, data[pos + 2 : end]), end
     elif byte == _BINARY_20:
         end = pos + 4 + (((data[pos + 1] & 0x0F) << 16) | (data[pos + 2] << 8) | data[pos + 3])
         if end > len(data):
-            raise DecodeError(f"BINARY_20 content of {end - pos - 4} bytes, only {len(data) - pos - 4} left")
+            raise DecodeError(f"binary of {end - pos - 4} bytes declared, only {len(data) - pos - 4} left")
         return Node(tag, attrs, data[pos + 4 : end]), end
     elif byte == _LIST_16:
         count = (data[pos + 1] << 8) | data[pos + 2]
