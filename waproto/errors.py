@@ -13,7 +13,18 @@
         │       ├── CertificateExpired
         │       └── CertificateKeyMismatch
         ├── DecryptionError           an AEAD / Signal / media payload did not authenticate
-        │   └── MediaIntegrityError   a media file failed a length, hash, MAC or padding check
+        │   ├── MediaIntegrityError   a media file failed a length, hash, MAC or padding check
+        │   ├── InvalidMessage        a Signal message is malformed (version, fields, keys, padding)
+        │   │   ├── InvalidMac        a Signal message's MAC did not verify
+        │   │   ├── InvalidPadding    WhatsApp's plaintext padding is wrong
+        │   │   └── BadSenderKeySignature  a group message's XEdDSA signature did not verify
+        │   ├── DuplicateMessage      a Signal message was already decrypted (its key is used up)
+        │   ├── NoSession             a Signal message arrived from a peer we have no session with
+        │   │   └── NoSenderKey       a group message from a sender whose sender key we do not hold
+        │   ├── InvalidKeyId          a prekey message names a prekey / signed prekey we do not hold
+        │   └── TooManySkippedMessages  a Signal message is too far ahead in its chain
+        ├── UntrustedIdentity         the identity store does not trust a peer's identity key
+        ├── InvalidKeySignature       a prekey bundle's signed prekey signature is not valid
         └── PairingError              a device-linking check failed (``reason`` names which)
             ├── BadDeviceIdentityHMAC     pair-success HMAC under the adv secret does not match
             ├── BadAccountSignature       the primary's account signature does not verify
@@ -38,18 +49,29 @@ __all__ = [
     "BadDeviceIdentityHMAC",
     "BadDeviceSignature",
     "BadKeyBundle",
+    "BadSenderKeySignature",
     "CertificateError",
     "CertificateExpired",
     "CertificateKeyMismatch",
     "DecodeError",
     "DecryptionError",
+    "DuplicateMessage",
     "HandshakeError",
+    "InvalidKeyId",
+    "InvalidKeySignature",
+    "InvalidMac",
+    "InvalidMessage",
+    "InvalidPadding",
     "LocalProtocolError",
     "MediaIntegrityError",
     "MediaIntegrityReason",
+    "NoSenderKey",
+    "NoSession",
     "PairingError",
     "PairingFailure",
     "RemoteProtocolError",
+    "TooManySkippedMessages",
+    "UntrustedIdentity",
     "WAProtoError",
     "WrongIssuerSerial",
 ]
@@ -173,3 +195,69 @@ class BadKeyBundle(PairingError):
     """The pairing-code key bundle did not decrypt, or the identity keys inside are not the expected ones."""
 
     reason = "key_bundle"
+
+
+# --- Signal sessions (waproto.signal.session, waproto.signal.cipher, waproto.signal.padding)
+
+
+class InvalidMessage(DecryptionError):
+    """A Signal message is malformed: unknown version byte, missing field, bad key, bad CBC padding."""
+
+
+class InvalidMac(InvalidMessage):
+    """A Signal message's 8-byte MAC did not verify with any session held for its sender."""
+
+
+class InvalidPadding(InvalidMessage):
+    """WhatsApp's random plaintext padding is wrong (empty input, zero or oversized pad, unequal bytes)."""
+
+
+class DuplicateMessage(DecryptionError):
+    """A Signal message whose key was already used: it was decrypted before (the session is fine)."""
+
+
+class NoSession(DecryptionError):
+    """A Signal ``msg`` arrived from a peer we have no session with (answer with a retry receipt)."""
+
+
+class InvalidKeyId(DecryptionError):
+    """A prekey message names a one-time prekey or signed prekey id that the stores do not hold."""
+
+    def __init__(self, message: str, *, key_id: int) -> None:
+        super().__init__(message)
+        #: The unknown key id.
+        self.key_id = key_id
+
+
+class TooManySkippedMessages(DecryptionError):
+    """A Signal message is further ahead in its chain than the skipped-message-key bound allows."""
+
+
+class UntrustedIdentity(RemoteProtocolError):
+    """The identity store does not trust the identity key a peer presented (for example a changed key).
+
+    ``address`` is the peer (a ``waproto.signal.ProtocolAddress``), ``identity_key`` the 32-byte key
+    it presented. Accepting the key in the identity store and retrying is the caller's decision.
+    """
+
+    def __init__(self, message: str, *, address: object, identity_key: bytes) -> None:
+        super().__init__(message)
+        #: The peer whose identity key is not trusted.
+        self.address = address
+        #: The 32-byte identity key the peer presented.
+        self.identity_key = identity_key
+
+
+class InvalidKeySignature(RemoteProtocolError):
+    """A prekey bundle's signed prekey is not signed by the bundle's identity key."""
+
+
+# --- Signal groups (waproto.signal.group)
+
+
+class BadSenderKeySignature(InvalidMessage):
+    """A group (sender-key) message's XEdDSA signature does not verify with the sender's signing key."""
+
+
+class NoSenderKey(NoSession):
+    """A group message names a sender key (sender, key id) we hold no distribution message for."""
