@@ -7,7 +7,8 @@
   (:func:`verify_pair_device_sign`); the companion verifies HMAC and account signature, countersigns and
   answers (:func:`complete_pairing`);
 - ``link_code``: the pairing-code exchange, both sides (:func:`wrap_ephemeral_key`,
-  :func:`companion_finish`, :func:`primary_finish`, ...).
+  :func:`companion_finish`, :func:`primary_finish`, ...);
+- ``link_code_nodes``: its three ``<link_code_companion_reg>`` stanzas, built and parsed.
 
 Everything here is sans-I/O: keys, randomness (``rng``) and time come in as arguments. This package is
 not the client's login flow or the sandbox's phone; they drive these functions. Errors are
@@ -56,6 +57,20 @@ from waproto.pairing.link_code import (
     unwrap_ephemeral_key,
     wrap_ephemeral_key,
 )
+from waproto.pairing.link_code_nodes import (
+    LINK_CODE_TAG,
+    CompanionFinishRequest,
+    CompanionHelloRequest,
+    PrimaryHelloNotification,
+    companion_finish_node,
+    companion_hello_node,
+    companion_hello_result_node,
+    parse_companion_finish,
+    parse_companion_hello,
+    parse_companion_hello_result,
+    parse_primary_hello,
+    primary_hello_node,
+)
 from waproto.pairing.qr import QR_LINK_PREFIX, ClientType, QRData, client_type_for_browser, parse_qr
 
 __all__ = [
@@ -68,6 +83,7 @@ __all__ = [
     "HOSTED_DEVICE_SIGNATURE_PREFIX",
     "KEY_BUNDLE_INFO",
     "KEY_BUNDLE_LENGTH",
+    "LINK_CODE_TAG",
     "PAIRING_CODE_ALPHABET",
     "PAIRING_CODE_ITERATIONS",
     "PAIRING_CODE_LENGTH",
@@ -75,12 +91,18 @@ __all__ = [
     "WRAPPED_KEY_LENGTH",
     "ClientType",
     "CompanionFinish",
+    "CompanionFinishRequest",
+    "CompanionHelloRequest",
     "PairSuccess",
     "PairedDevice",
+    "PrimaryHelloNotification",
     "QRData",
     "account_signature_message",
     "client_type_for_browser",
     "companion_finish",
+    "companion_finish_node",
+    "companion_hello_node",
+    "companion_hello_result_node",
     "complete_pairing",
     "derive_adv_secret",
     "device_identity_hmac",
@@ -93,9 +115,14 @@ __all__ = [
     "pair_error_reply",
     "pair_success_node",
     "pairing_code_key",
+    "parse_companion_finish",
+    "parse_companion_hello",
+    "parse_companion_hello_result",
     "parse_pair_success",
+    "parse_primary_hello",
     "parse_qr",
     "primary_finish",
+    "primary_hello_node",
     "unwrap_ephemeral_key",
     "verify_device_identity",
     "verify_pair_device_sign",

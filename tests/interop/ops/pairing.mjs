@@ -6,6 +6,12 @@
 //       the op emits a <pair-device><ref/></pair-device> stanza at it and returns the QR its own handler
 //       emits (Baileys 6 joins the four parts inline in socket.js; Baileys 7 calls buildPairingQRData).
 //   pairing.v7.qr.build     {ref, noise, identity, adv, browser} -> buildPairingQRData(...)
+//   pairing.<v>.socket.*    a stubbed makeWASocket kept under a handle, to run Baileys' real pairing-code
+//       companion end to end: open {noise, identity, adv, pairingEphemeral, browser?} -> h;
+//       requestCode {h, phone, code?} -> {code, frames} (requestPairingCode and its companion_hello iq);
+//       deliver {h, frame, until?} -> frames (a node from "the server", handled as the socket would);
+//       creds {h} -> {advSecret, pairingCode, me, registered, account}; close {h}.
+//       Frames are what encodeBinaryNode wrote (flag byte first): before a Noise handshake they go out in clear.
 //   pairing.<v>.configure   {frame, adv, identity} -> {ok, replyFrame?, account?, me?, platform?, error?}
 //       decodeBinaryNode(frame) -> configureSuccessfulPairing -> encodeBinaryNode(reply); `account` is the
 //       stored ADVSignedDeviceIdentity, account key included.
@@ -31,30 +37,31 @@ import * as bin6 from '@whiskeysockets/baileys/lib/WABinary/index.js'
 import * as bin7 from 'baileys/lib/WABinary/index.js'
 import { proto as proto6 } from '@whiskeysockets/baileys/WAProto/index.js'
 import { proto as proto7 } from 'baileys/WAProto/index.js'
+import { NOISE_WA_HEADER as HEADER6 } from '@whiskeysockets/baileys/lib/Defaults/index.js'
+import { NOISE_WA_HEADER as HEADER7 } from 'baileys/lib/Defaults/index.js'
 
 import { withRoot } from '../lib/protoroot.mjs'
 
 const versions = {
-  v6: { makeSocket: baileys6.makeWASocket, utils: baileys6, bin: bin6, proto: proto6 },
-  v7: { makeSocket: baileys7.makeWASocket, utils: baileys7, bin: bin7, proto: proto7 },
+  v6: { makeSocket: baileys6.makeWASocket, utils: baileys6, bin: bin6, proto: proto6, header: HEADER6 },
+  v7: { makeSocket: baileys7.makeWASocket, utils: baileys7, bin: bin7, proto: proto7, header: HEADER7 },
 }
 
 const silent = pino({ level: 'silent' })
 
 const pair = (kp) => ({ private: Buffer.from(kp.private), public: Buffer.from(kp.public) })
 
-// A websocket stand-in: always open, swallows what is sent.
-function stubSocket() {
-  return { readyState: 1, send(_data, cb) { cb?.() }, close() {}, removeAllListeners() {}, setMaxListeners() {} }
-}
-
-async function qrFromSocket(v, { ref, noise, identity, adv, browser }) {
+// A makeWASocket whose websocket is swapped for an always-open stand-in before anything is sent. The stand-in
+// records each frame Baileys writes, minus the intro header and the 3-byte length: before a Noise handshake
+// the noise handler writes nodes in clear, so each record is exactly encodeBinaryNode's output.
+async function stubbedSocket(v, { noise, identity, adv, pairingEphemeral, browser }) {
   const creds = {
     ...v.utils.initAuthCreds(),
     noiseKey: pair(noise),
     signedIdentityKey: pair(identity),
     advSecretKey: Buffer.from(adv).toString('base64'),
   }
+  if (pairingEphemeral) creds.pairingEphemeralKeyPair = pair(pairingEphemeral)
   const keys = { get: async () => ({}), set: async () => {} }
   const sock = v.makeSocket({
     auth: { creds, keys },
@@ -67,22 +74,71 @@ async function qrFromSocket(v, { ref, noise, identity, adv, browser }) {
   real.removeAllListeners()
   real.on('error', () => {})
   real.terminate()
-  sock.ws.socket = stubSocket()
+  const frames = []
+  let intro = true
+  sock.ws.socket = {
+    readyState: 1,
+    send(data, cb) {
+      let frame = Buffer.from(data)
+      if (intro) {
+        frame = frame.subarray(v.header.length)
+        intro = false
+      }
+      frames.push(frame.subarray(3))
+      cb?.()
+    },
+    close() {},
+  }
+  return { v, sock, creds, frames }
+}
+
+// What socket.js's onMessageReceived does with a decoded node (the frame decoding itself sits behind the
+// Noise transport, which these sockets never complete): emit TAG:<id>, then the CB:<tag>,... keys.
+function dispatch(ws, node) {
+  ws.emit('frame', node)
+  ws.emit(`TAG:${node.attrs.id}`, node)
+  const l2 = Array.isArray(node.content) ? node.content[0]?.tag : ''
+  for (const [key, value] of Object.entries(node.attrs)) {
+    ws.emit(`CB:${node.tag},${key}:${value},${l2}`, node)
+    ws.emit(`CB:${node.tag},${key}:${value}`, node)
+    ws.emit(`CB:${node.tag},${key}`, node)
+  }
+  ws.emit(`CB:${node.tag},,${l2}`, node)
+  ws.emit(`CB:${node.tag}`, node)
+}
+
+// The frames Baileys wrote after the first `count`, once one of them is a <tag type=...> node (any frame when
+// `until` is absent); each is decoded with Baileys' own decoder to decide.
+async function framesAfter(s, count, until, ms = 10000) {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const fresh = s.frames.slice(count)
+    for (const frame of fresh) {
+      if (!until) return fresh
+      const node = await s.v.bin.decodeBinaryNode(frame)
+      if (node.tag === until.tag && (until.type === undefined || node.attrs.type === until.type)) return fresh
+    }
+    if (Date.now() > deadline) throw new Error(`no ${JSON.stringify(until ?? 'frame')} from Baileys in ${ms} ms (${fresh.length} other frames)`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+async function qrFromSocket(v, args) {
+  const s = await stubbedSocket(v, args)
   const qr = new Promise((resolve) => {
-    sock.ev.on('connection.update', (update) => { if (update.qr) resolve(update.qr) })
+    s.sock.ev.on('connection.update', (update) => { if (update.qr) resolve(update.qr) })
   })
   const stanza = {
     tag: 'iq',
     attrs: { from: 's.whatsapp.net', type: 'set', id: 'pair-1', xmlns: 'md' },
-    content: [{ tag: 'pair-device', attrs: {}, content: [{ tag: 'ref', attrs: {}, content: Buffer.from(ref) }] }],
+    content: [{ tag: 'pair-device', attrs: {}, content: [{ tag: 'ref', attrs: {}, content: Buffer.from(args.ref) }] }],
   }
-  sock.ws.emit('CB:iq,type:set,pair-device', stanza)
+  dispatch(s.sock.ws, stanza)
   const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('no QR within 5 s')), 5000).unref())
   try {
     return await Promise.race([qr, timeout])
   } finally {
-    sock.ws.socket = stubSocket()
-    await sock.end(undefined)
+    await s.sock.end(undefined)
   }
 }
 
@@ -91,6 +147,40 @@ function versionOps(name) {
   const codeKey = (code, salt) => v.utils.derivePairingCodeKey(code, Buffer.from(salt))
   return {
     [`pairing.${name}.qr.socket`]: (args) => withRoot('proto', v.proto, () => qrFromSocket(v, args)),
+    // A stubbed socket kept under a handle: open, requestPairingCode, deliver nodes, read creds, close.
+    [`pairing.${name}.socket.open`]: async (args, ctx) => ctx.put(await stubbedSocket(v, args)),
+    [`pairing.${name}.socket.requestCode`]: async ({ h, phone, code }, ctx) => {
+      const s = ctx.get(h)
+      const count = s.frames.length
+      const shown = await withRoot('proto', v.proto, () => s.sock.requestPairingCode(phone, code))
+      return { code: shown, frames: await framesAfter(s, count, { tag: 'iq', type: 'set' }) }
+    },
+    // {h, frame, until?: {tag, type?}}: Baileys decodes the frame and handles the node as its socket would;
+    // the op returns every frame it has written in response once one is a <tag type> node.
+    [`pairing.${name}.socket.deliver`]: async ({ h, frame, until }, ctx) => {
+      const s = ctx.get(h)
+      const count = s.frames.length
+      return withRoot('proto', v.proto, async () => {
+        dispatch(s.sock.ws, await v.bin.decodeBinaryNode(Buffer.from(frame)))
+        return framesAfter(s, count, until)
+      })
+    },
+    [`pairing.${name}.socket.creds`]: async ({ h }, ctx) => {
+      const { creds } = ctx.get(h)
+      return {
+        advSecret: Buffer.from(creds.advSecretKey, 'base64'),
+        pairingCode: creds.pairingCode ?? null,
+        me: creds.me ?? null,
+        registered: !!creds.registered,
+        account: creds.account ? v.utils.encodeSignedDeviceIdentity(creds.account, true) : null,
+      }
+    },
+    [`pairing.${name}.socket.close`]: async ({ h }, ctx) => {
+      const s = ctx.get(h)
+      ctx.drop(h)
+      await s.sock.end(undefined)
+      return null
+    },
     [`pairing.${name}.configure`]: ({ frame, adv, identity }) =>
       withRoot('proto', v.proto, async () => {
         const stanza = await v.bin.decodeBinaryNode(Buffer.from(frame))

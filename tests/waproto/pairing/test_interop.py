@@ -5,7 +5,8 @@
   binary encoder and its decoder), and its reply (after its encoder and our decoder) passes our phone-side
   check; our companion gives the same answer, byte for byte where the protocol leaves no choice;
 - pairing code: code, key, wrapping and key bundle interoperate with Baileys' companion functions both
-  ways, and both sides derive the same adv secret.
+  ways, and both sides derive the same adv secret;
+- end to end: a real (stubbed-transport) Baileys socket links by pairing code to our phone side.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import pytest
 
 from tests.interop.harness import Harness
 from waproto import proto
-from waproto.binary import marshal, unmarshal
+from waproto.binary import Node, marshal, unmarshal
 from waproto.errors import BadAccountSignature, BadDeviceIdentityHMAC
-from waproto.jid import JID
+from waproto.jid import JID, SERVER_JID
 from waproto.pairing import (
     E2EE,
     HOSTED,
+    PAIRING_CODE_ALPHABET,
     ClientType,
     QRData,
     client_type_for_browser,
@@ -34,8 +36,11 @@ from waproto.pairing import (
     issue_device_identity,
     pair_success_node,
     pairing_code_key,
+    parse_companion_finish,
+    parse_companion_hello,
     parse_qr,
     primary_finish,
+    primary_hello_node,
     unwrap_ephemeral_key,
     verify_device_identity,
     verify_pair_device_sign,
@@ -319,3 +324,70 @@ def test_our_companion_with_a_phone_made_of_baileys_primitives(baileys: Harness,
     )
     assert opened["plain"][:64] == companion_identity.public + primary_identity.public
     assert opened["advSecret"] == finish.adv_secret
+
+
+# --------------------------------------------------------------------------- Baileys' real companion, end to end
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_baileys_socket_links_by_pairing_code_to_our_phone(baileys: Harness, version: str) -> None:
+    """requestPairingCode, the primary_hello notification handler and the pair-success handler of a real
+    Baileys socket, against our phone side and our stanza codecs, all the way to a verified device."""
+    r = random.Random(45)
+    noise, identity, ephemeral = (curve.generate_key_pair(r.randbytes) for _ in range(3))
+    primary_ephemeral, primary_identity = curve.generate_key_pair(r.randbytes), curve.generate_key_pair(r.randbytes)
+    h = baileys.call(
+        f"pairing.{version}.socket.open",
+        noise=pair(noise),
+        identity=pair(identity),
+        adv=r.randbytes(32),
+        pairingEphemeral=pair(ephemeral),
+    )
+    try:
+        asked = baileys.call(f"pairing.{version}.socket.requestCode", h=h, phone="15550001111")
+        code = asked["code"]
+        assert len(code) == 8
+        assert set(code) <= set(PAIRING_CODE_ALPHABET)
+        hello = parse_companion_hello(unmarshal(asked["frames"][-1]))
+        assert hello.phone == JID.parse("15550001111@s.whatsapp.net")
+        assert hello.noise_public == noise.public
+        assert (hello.platform_id, hello.platform_display) == ("1", "Chrome (Ubuntu)")
+        seen = unwrap_ephemeral_key(code, hello.wrapped_ephemeral)
+        assert seen == ephemeral.public
+
+        note = primary_hello_node(
+            notification_id="n-1",
+            ref=b"2@pairing-ref",
+            wrapped_ephemeral=wrap_ephemeral_key(code, primary_ephemeral.public, r.randbytes),
+            primary_identity=primary_identity.public,
+            server_time=1_764_590_000,
+        )
+        frames = baileys.call(f"pairing.{version}.socket.deliver", h=h, frame=marshal(note), until={"tag": "iq", "type": "set"})
+        finish = parse_companion_finish(unmarshal(frames[-1]))
+        assert (finish.phone, finish.ref, finish.companion_identity) == (hello.phone, b"2@pairing-ref", identity.public)
+        adv = primary_finish(
+            ephemeral=primary_ephemeral,
+            identity=primary_identity,
+            companion_ephemeral=seen,
+            companion_identity=finish.companion_identity,
+            wrapped_key_bundle=finish.wrapped_key_bundle,
+        )
+        result = Node("iq", {"from": SERVER_JID, "type": "result", "id": finish.iq_id})
+        frames = baileys.call(f"pairing.{version}.socket.deliver", h=h, frame=marshal(result), until={"tag": "ack"})
+        ack = unmarshal(frames[-1])
+        assert (ack.attrs["id"], ack.attrs["class"]) == ("n-1", "notification")
+        creds = baileys.call(f"pairing.{version}.socket.creds", h=h)
+        assert creds["advSecret"] == adv
+        assert creds["registered"]
+
+        issued = issue_device_identity(
+            account=primary_identity, companion_identity=identity.public, adv_secret=adv,
+            raw_id=99, key_index=4, timestamp=1_764_590_060,
+        )
+        success = pair_success_node(iq_id="ps-lc", device_identity=issued, jid=JID_PN, lid=JID_LID, platform="android")
+        frames = baileys.call(f"pairing.{version}.socket.deliver", h=h, frame=marshal(success), until={"tag": "iq", "type": "result"})
+        reply = unmarshal(frames[-1])
+        full = verify_pair_device_sign(reply, device_identity=issued, companion_identity=identity.public)
+        assert baileys.call(f"pairing.{version}.socket.creds", h=h)["account"] == full.SerializeToString()
+    finally:
+        baileys.call(f"pairing.{version}.socket.close", h=h)
