@@ -42,7 +42,7 @@ from waproto.errors import (
     TooManySkippedMessages,
 )
 from waproto.proto import PreKeySignalMessage, SignalMessage, decode
-from waproto.signal.curve import KEY_TYPE_DJB, KeyPair, generate_key_pair
+from waproto.signal.curve import KEY_TYPE_DJB, KeyPair
 from waproto.signal.ratchet import chain_step, message_keys, ratchet_root
 from waproto.signal.session import (
     MAX_RECEIVER_CHAINS,
@@ -169,16 +169,26 @@ class _Parsed:
         self.ciphertext = proto.ciphertext
 
 
-def _dh(private: X25519PrivateKey, public: bytes) -> bytes:
+def _peer_public(public: bytes) -> X25519PublicKey:
+    return X25519PublicKey.from_public_bytes(public)
+
+
+def _dh(private: X25519PrivateKey, public: X25519PublicKey) -> bytes:
     try:
-        return private.exchange(X25519PublicKey.from_public_bytes(public))
+        return private.exchange(public)
     except ValueError as exc:
         raise InvalidMessage("the peer's ratchet key is of low order") from exc
 
 
 def _new_ratchet(rng: Callable[[int], bytes]) -> tuple[KeyPair, X25519PrivateKey]:
-    pair = generate_key_pair(rng)
-    return pair, X25519PrivateKey.from_private_bytes(pair.private)
+    """A fresh ratchet key pair (clamped, as ``curve.generate_key_pair``) and its ``cryptography`` object."""
+    raw = bytearray(rng(32))
+    if len(raw) != 32:
+        raise LocalProtocolError("rng(32) did not return 32 bytes")
+    raw[0] &= 248
+    raw[31] = (raw[31] & 127) | 64
+    private = X25519PrivateKey.from_private_bytes(bytes(raw))
+    return KeyPair(bytes(raw), private.public_key().public_bytes_raw()), private
 
 
 # --- encryption
@@ -268,9 +278,10 @@ def _decrypt_with_state(state: SessionState, message: _Parsed, rng: Callable[[in
     else:
         if message.counter > MAX_SKIPPED_KEYS:
             raise TooManySkippedMessages(f"message {message.counter} opens a chain too far ahead")
-        root, receive_key = ratchet_root(state.root_key, _dh(state.ratchet_private(), their))
+        their_public = _peer_public(their)
+        root, receive_key = ratchet_root(state.root_key, _dh(state.ratchet_private(), their_public))
         pair, private = _new_ratchet(rng)
-        state.root_key, state.sender_chain_key = ratchet_root(root, _dh(private, their))
+        state.root_key, state.sender_chain_key = ratchet_root(root, _dh(private, their_public))
         state.previous_counter = max(state.sender_index - 1, 0)
         state.sender_index = 0
         state.set_ratchet(pair, private)
