@@ -1,7 +1,8 @@
 """Linking a companion device to a WhatsApp account: the crypto of QR and pairing-code linking.
 
 - ``qr``: the QR string a companion shows, in Baileys 6's four-part form and the 2026
-  ``https://wa.me/settings/linked_devices#…`` form (:class:`QRData`, :func:`parse_qr`);
+  ``https://wa.me/settings/linked_devices#…`` form (:class:`QRData`, :func:`parse_qr`), and the
+  ``<pair-device>`` stanza offering its refs;
 - ``device_identity``: the signed device identity ("ADV") of ``<pair-success>``, both sides: the phone
   issues it (:func:`issue_device_identity`, :func:`pair_success_node`) and checks the countersignature
   (:func:`verify_pair_device_sign`); the companion verifies HMAC and account signature, countersigns and
@@ -71,7 +72,15 @@ from waproto.pairing.link_code_nodes import (
     parse_primary_hello,
     primary_hello_node,
 )
-from waproto.pairing.qr import QR_LINK_PREFIX, ClientType, QRData, client_type_for_browser, parse_qr
+from waproto.pairing.qr import (
+    QR_LINK_PREFIX,
+    ClientType,
+    QRData,
+    client_type_for_browser,
+    pair_device_node,
+    parse_pair_device,
+    parse_qr,
+)
 
 __all__ = [
     "ACCOUNT_SIGNATURE_PREFIX",
@@ -111,6 +120,7 @@ __all__ = [
     "generate_pairing_code",
     "issue_device_identity",
     "normalize_pairing_code",
+    "pair_device_node",
     "pair_device_sign_reply",
     "pair_error_reply",
     "pair_success_node",
@@ -118,6 +128,7 @@ __all__ = [
     "parse_companion_finish",
     "parse_companion_hello",
     "parse_companion_hello_result",
+    "parse_pair_device",
     "parse_pair_success",
     "parse_primary_hello",
     "parse_qr",

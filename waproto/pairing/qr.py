@@ -10,6 +10,8 @@ its 32-byte adv secret, each key in standard base64 with padding:
   is one character naming the kind of companion (:class:`ClientType`).
 
 :class:`QRData` builds either (``str(qr)``) and :func:`parse_qr` reads both, as the phone side does.
+The refs arrive in ``<iq type="set" xmlns="md"><pair-device><ref>…`` (:func:`pair_device_node`,
+:func:`parse_pair_device`); the companion acknowledges with an empty ``<iq type="result">``.
 
 This module is not the QR image (``qrcode`` renders one in the hub), the ref rotation schedule (the
 client's business) or the verification that follows a scan (``waproto.pairing.device_identity``).
@@ -23,13 +25,17 @@ import enum
 from dataclasses import dataclass, field
 from typing import Final
 
+from waproto.binary import Node
 from waproto.errors import DecodeError, LocalProtocolError
+from waproto.jid import SERVER_JID
 
 __all__ = [
     "QR_LINK_PREFIX",
     "ClientType",
     "QRData",
     "client_type_for_browser",
+    "pair_device_node",
+    "parse_pair_device",
     "parse_qr",
 ]
 
@@ -160,3 +166,41 @@ def parse_qr(text: str) -> QRData:
         adv_secret=_key(parts[3], "adv secret", text),
         client_type=client_type,
     )
+
+
+def pair_device_node(*, iq_id: str, refs: list[str]) -> Node:
+    """The server's ``<iq type="set" xmlns="md"><pair-device>`` offering QR ``refs`` (usually six)."""
+    for ref in refs:
+        if not ref or not ref.isascii() or "," in ref or not ref.isprintable():
+            raise LocalProtocolError(f"a QR ref is non-empty printable ASCII without commas, not {ref!r}")
+    return Node(
+        "iq",
+        {"from": SERVER_JID, "type": "set", "id": iq_id, "xmlns": "md"},
+        [Node("pair-device", {}, [Node("ref", {}, ref.encode("ascii")) for ref in refs])],
+    )
+
+
+def parse_pair_device(node: Node) -> tuple[str, list[str]]:
+    """The iq id and the refs of a ``<pair-device>`` stanza, in order.
+
+    Raises ``DecodeError`` (carrying the node) when it has no id, no ``<pair-device>``, no ref, or a ref
+    that is not printable ASCII without commas. Children other than ``<ref>`` are ignored.
+    """
+    pair_device = node.child("pair-device") if node.tag == "iq" else None
+    iq_id = node.attrs.get("id")
+    if pair_device is None or not isinstance(iq_id, str):
+        raise DecodeError("not an <iq id> with a <pair-device> child", node=node)
+    refs: list[str] = []
+    for child in pair_device.children_with("ref"):
+        content = child.content
+        if isinstance(content, bytes):
+            try:
+                content = content.decode("ascii")
+            except UnicodeDecodeError as exc:
+                raise DecodeError("a <ref> is not ASCII", node=node) from exc
+        if not isinstance(content, str) or not content or "," in content or not content.isprintable():
+            raise DecodeError("a <ref> is empty, not text, or holds a comma", node=node)
+        refs.append(content)
+    if not refs:
+        raise DecodeError("<pair-device> has no <ref>", node=node)
+    return iq_id, refs

@@ -10,7 +10,7 @@
 //       companion end to end: open {noise, identity, adv, pairingEphemeral, browser?} -> h;
 //       requestCode {h, phone, code?} -> {code, frames} (requestPairingCode and its companion_hello iq);
 //       deliver {h, frame, until?} -> frames (a node from "the server", handled as the socket would);
-//       creds {h} -> {advSecret, pairingCode, me, registered, account}; close {h}.
+//       creds {h} -> {qrs, advSecret, pairingCode, me, registered, account} (qrs: every QR it emitted); close {h}.
 //       Frames are what encodeBinaryNode wrote (flag byte first): before a Noise handshake they go out in clear.
 //   pairing.<v>.configure   {frame, adv, identity} -> {ok, replyFrame?, account?, me?, platform?, error?}
 //       decodeBinaryNode(frame) -> configureSuccessfulPairing -> encodeBinaryNode(reply); `account` is the
@@ -75,6 +75,8 @@ async function stubbedSocket(v, { noise, identity, adv, pairingEphemeral, browse
   real.on('error', () => {})
   real.terminate()
   const frames = []
+  const qrs = []
+  sock.ev.on('connection.update', (update) => { if (update.qr) qrs.push(update.qr) })
   let intro = true
   sock.ws.socket = {
     readyState: 1,
@@ -89,7 +91,7 @@ async function stubbedSocket(v, { noise, identity, adv, pairingEphemeral, browse
     },
     close() {},
   }
-  return { v, sock, creds, frames }
+  return { v, sock, creds, frames, qrs }
 }
 
 // What socket.js's onMessageReceived does with a decoded node (the frame decoding itself sits behind the
@@ -166,8 +168,9 @@ function versionOps(name) {
       })
     },
     [`pairing.${name}.socket.creds`]: async ({ h }, ctx) => {
-      const { creds } = ctx.get(h)
+      const { creds, qrs } = ctx.get(h)
       return {
+        qrs,
         advSecret: Buffer.from(creds.advSecretKey, 'base64'),
         pairingCode: creds.pairingCode ?? null,
         me: creds.me ?? null,

@@ -6,7 +6,7 @@
   check; our companion gives the same answer, byte for byte where the protocol leaves no choice;
 - pairing code: code, key, wrapping and key bundle interoperate with Baileys' companion functions both
   ways, and both sides derive the same adv secret;
-- end to end: a real (stubbed-transport) Baileys socket links by pairing code to our phone side.
+- end to end: a real (stubbed-transport) Baileys socket links to our phone side by QR and by pairing code.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from waproto.pairing import (
     complete_pairing,
     generate_pairing_code,
     issue_device_identity,
+    pair_device_node,
     pair_success_node,
     pairing_code_key,
     parse_companion_finish,
@@ -389,5 +390,41 @@ def test_baileys_socket_links_by_pairing_code_to_our_phone(baileys: Harness, ver
         reply = unmarshal(frames[-1])
         full = verify_pair_device_sign(reply, device_identity=issued, companion_identity=identity.public)
         assert baileys.call(f"pairing.{version}.socket.creds", h=h)["account"] == full.SerializeToString()
+    finally:
+        baileys.call(f"pairing.{version}.socket.close", h=h)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_baileys_socket_links_by_qr_to_our_phone(baileys: Harness, version: str) -> None:
+    """Our <pair-device> to a real Baileys socket; our phone reads its QR and links it with pair-success."""
+    r = random.Random(46)
+    noise, identity, account = (curve.generate_key_pair(r.randbytes) for _ in range(3))
+    adv = r.randbytes(32)
+    h = baileys.call(f"pairing.{version}.socket.open", noise=pair(noise), identity=pair(identity), adv=adv)
+    try:
+        offer = pair_device_node(iq_id="pd-1", refs=["2@first-ref", "2@second-ref"])
+        frames = baileys.call(f"pairing.{version}.socket.deliver", h=h, frame=marshal(offer), until={"tag": "iq"})
+        ack = unmarshal(frames[-1])
+        assert (ack.attrs["type"], ack.attrs["id"], ack.content) == ("result", "pd-1", None)
+        (shown,) = baileys.call(f"pairing.{version}.socket.creds", h=h)["qrs"]
+        qr = parse_qr(shown)
+        assert (qr.ref, qr.noise_public, qr.identity_public, qr.adv_secret) == (
+            "2@first-ref",
+            noise.public,
+            identity.public,
+            adv,
+        )
+        assert qr.client_type == (None if version == "v6" else ClientType.CHROME)
+
+        issued = issue_device_identity(
+            account=account, companion_identity=qr.identity_public, adv_secret=qr.adv_secret,
+            raw_id=12, key_index=1, timestamp=1_764_590_000,
+        )
+        success = pair_success_node(iq_id="ps-qr", device_identity=issued, jid=JID_PN, lid=JID_LID, platform="iphone")
+        frames = baileys.call(f"pairing.{version}.socket.deliver", h=h, frame=marshal(success), until={"tag": "iq", "type": "result"})
+        full = verify_pair_device_sign(unmarshal(frames[-1]), device_identity=issued, companion_identity=qr.identity_public)
+        creds = baileys.call(f"pairing.{version}.socket.creds", h=h)
+        assert creds["account"] == full.SerializeToString()
+        assert creds["me"]["id"] == str(JID_PN)
     finally:
         baileys.call(f"pairing.{version}.socket.close", h=h)

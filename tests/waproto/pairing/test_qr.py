@@ -6,8 +6,18 @@ import base64
 
 import pytest
 
+from waproto.binary import Node, marshal, unmarshal
 from waproto.errors import DecodeError, LocalProtocolError
-from waproto.pairing.qr import QR_LINK_PREFIX, ClientType, QRData, client_type_for_browser, parse_qr
+from waproto.jid import SERVER_JID
+from waproto.pairing.qr import (
+    QR_LINK_PREFIX,
+    ClientType,
+    QRData,
+    client_type_for_browser,
+    pair_device_node,
+    parse_pair_device,
+    parse_qr,
+)
 
 NOISE = bytes(range(32))
 IDENTITY = bytes(range(32, 64))
@@ -118,3 +128,42 @@ def test_malformed_strings_are_decode_errors(text: str) -> None:
 def test_non_text_is_a_decode_error() -> None:
     with pytest.raises(DecodeError):
         parse_qr(b"2@x,a,b,c")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- <pair-device>
+
+
+def test_pair_device_round_trip() -> None:
+    refs = ["2@first", "2@second+/=", "2@third"]
+    node = pair_device_node(iq_id="pd-1", refs=refs)
+    assert node.attrs == {"from": SERVER_JID, "type": "set", "id": "pd-1", "xmlns": "md"}
+    assert node.children[0].children == [Node("ref", {}, r.encode()) for r in refs]
+    assert parse_pair_device(unmarshal(marshal(node))) == ("pd-1", refs)
+    as_text = Node("iq", {"id": "x"}, [Node("pair-device", {}, [Node("ref", {}, "2@a"), Node("other")])])
+    assert parse_pair_device(as_text) == ("x", ["2@a"])
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        Node("iq", {"id": "x"}),
+        Node("iq", {}, [Node("pair-device", {}, [Node("ref", {}, b"2@a")])]),
+        Node("message", {"id": "x"}, [Node("pair-device", {}, [Node("ref", {}, b"2@a")])]),
+        Node("iq", {"id": "x"}, [Node("pair-device")]),
+        Node("iq", {"id": "x"}, [Node("pair-device", {}, [Node("ref")])]),
+        Node("iq", {"id": "x"}, [Node("pair-device", {}, [Node("ref", {}, b"")])]),
+        Node("iq", {"id": "x"}, [Node("pair-device", {}, [Node("ref", {}, b"2@a,b")])]),
+        Node("iq", {"id": "x"}, [Node("pair-device", {}, [Node("ref", {}, b"\xff")])]),
+        Node("iq", {"id": "x"}, [Node("pair-device", {}, [Node("ref", {}, b"2@\n")])]),
+    ],
+)
+def test_malformed_pair_device(node: Node) -> None:
+    with pytest.raises(DecodeError) as info:
+        parse_pair_device(node)
+    assert info.value.node is node
+
+
+@pytest.mark.parametrize("ref", ["", "a,b", "é"])
+def test_pair_device_node_refuses_bad_refs(ref: str) -> None:
+    with pytest.raises(LocalProtocolError):
+        pair_device_node(iq_id="x", refs=["2@ok", ref])
