@@ -288,3 +288,21 @@ async def test_random_garbage_only_raises_decryption_errors() -> None:
             with contextlib.suppress(DecryptionError):
                 await bob.decrypt(alice, CiphertextMessage(kind, bytes(body)))  # type: ignore[arg-type]
     assert (await bob.decrypt(alice, CiphertextMessage("msg", genuine))).plaintext == b"x"
+
+
+async def test_mutated_pkmsg_only_raises_protocol_errors_and_stores_nothing_on_failure() -> None:
+    rnd = random.Random(5)
+    for round_ in range(40):
+        alice, bob = make_party("alice", 100 + round_), make_party("bob", 200 + round_)
+        await alice.build_session(bob, with_pre_key=round_ % 2 == 0)
+        genuine = (await alice.encrypt(bob, b"x")).body
+        body = bytearray(genuine)
+        for _ in range(rnd.randint(1, 3)):
+            body[rnd.randrange(len(body))] ^= 1 << rnd.randrange(8)
+        before = bob.snapshot()
+        try:
+            result = await bob.decrypt(alice, CiphertextMessage("pkmsg", bytes(body)))
+        except DecryptionError:
+            assert bob.snapshot() == before
+        else:  # only the wrapper's unauthenticated fields (registration id, prekey id) were hit
+            assert result.plaintext == b"x"
