@@ -322,6 +322,8 @@ def _decrypt_record(
         state = previous.copy()
         try:
             plaintext = _decrypt_with_state(state, message, rng)
+        except DuplicateMessage:
+            raise  # its chain is in this state: it is this session's message, seen before
         except DecryptionError as exc:
             first_error = first_error or exc
             continue

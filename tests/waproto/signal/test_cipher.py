@@ -21,7 +21,7 @@ from waproto.errors import (
 )
 from waproto.proto import PreKeySignalMessage, SignalMessage, decode
 from waproto.signal.cipher import CiphertextMessage, decrypt
-from waproto.signal.session import MAX_SKIPPED_KEYS
+from waproto.signal.session import MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS
 
 
 async def _established(seed: int = 0, *, with_pre_key: bool = True) -> tuple[Party, Party]:
@@ -306,3 +306,17 @@ async def test_mutated_pkmsg_only_raises_protocol_errors_and_stores_nothing_on_f
             assert bob.snapshot() == before
         else:  # only the wrapper's unauthenticated fields (registration id, prekey id) were hit
             assert result.plaintext == b"x"
+
+
+async def test_a_message_of_a_dropped_receiving_chain_fails_cleanly() -> None:
+    alice, bob = await _established()
+    held = await alice.encrypt(bob, b"held")
+    for turn in range(MAX_RECEIVER_CHAINS + 1):  # the first turn is on held's chain, then 5 newer ones
+        await bob.decrypt(alice, await alice.encrypt(bob, b"turn %d" % turn))
+        await alice.decrypt(bob, await bob.encrypt(alice, b"answer %d" % turn))
+    assert len(bob.store.sessions[alice.address].current.receiver_chains) == MAX_RECEIVER_CHAINS  # type: ignore[union-attr]
+    before = bob.snapshot()
+    with pytest.raises(InvalidMac):  # its chain is gone: taken for a new chain, which does not authenticate
+        await bob.decrypt(alice, held)
+    assert bob.snapshot() == before
+    assert (await bob.decrypt(alice, await alice.encrypt(bob, b"still fine"))).plaintext == b"still fine"

@@ -1,14 +1,16 @@
-"""Property tests: any interleaving of encrypt / deliver / replay / tamper between two in-memory parties.
+"""Property tests: any interleaving of encrypt / deliver / replay / tamper / re-establish between two
+in-memory parties.
 
 Alice starts from Bob's bundle; hypothesis draws who sends, which in-flight message is delivered next
-(so delivery is out of order, sometimes across many ratchet turns), replays of delivered messages and
-tampered copies. Invariants:
+(so delivery is out of order, sometimes across many ratchet turns), replays of delivered messages,
+tampered copies, and (in the second test) either side building a fresh session from the other's bundle
+while messages of the old one are still in flight. Invariants:
 
 - every message decrypts exactly once, to what was sent, unless its receiving chain was already
-  dropped (more than ``MAX_RECEIVER_CHAINS`` newer ratchet keys of its sender were seen), in which case
-  it fails cleanly;
-- a replay is a ``DuplicateMessage``; a tampered copy is a ``DecryptionError``; every failure leaves
-  both parties' stores exactly as they were.
+  dropped (``MAX_RECEIVER_CHAINS`` newer ratchet keys of its sender seen in that session), in which
+  case it fails cleanly;
+- a replay is a ``DuplicateMessage`` (same exception); a tampered copy is a ``DecryptionError``;
+- every failure leaves both parties' stores exactly as they were.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from waproto.signal.cipher import CiphertextMessage
 from waproto.signal.session import MAX_RECEIVER_CHAINS
 
 T = TypeVar("T")
+MAX_REBUILDS = 8  # far below MAX_PREVIOUS_STATES, so no state is ever dropped
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -49,32 +52,35 @@ def ratchet_key(message: CiphertextMessage) -> bytes:
 class Sent:
     message: CiphertextMessage
     plaintext: bytes
-    key_index: int  # position of its ratchet key in the sender's sequence of keys
+    session: bytes  # base key of the session it was sent on
+    key_index: int  # position of its ratchet key in the sender's keys of that session
     decrypted: int = 0
 
 
 @dataclass
 class Side:
     party: Party
-    keys: list[bytes] = field(default_factory=list)  # this side's ratchet keys, in order of first use
+    keys: dict[bytes, list[bytes]] = field(default_factory=dict)  # per session: ratchet keys in order
+    newest_seen_by_peer: dict[bytes, int] = field(default_factory=dict)  # per session: highest index received
     in_flight: list[Sent] = field(default_factory=list)  # sent by this side, not yet delivered
     delivered: list[Sent] = field(default_factory=list)
-    newest_seen_by_peer: int = -1  # highest key index of this side the peer has received
 
 
 def lost(sender: Side, sent: Sent) -> bool:
     """Whether the receiver has already dropped the chain of ``sent``."""
-    return sender.newest_seen_by_peer - sent.key_index >= MAX_RECEIVER_CHAINS
+    return sender.newest_seen_by_peer.get(sent.session, -1) - sent.key_index >= MAX_RECEIVER_CHAINS
 
 
 def send(side: Side, to: Side, n: int) -> None:
-    message = run(side.party.encrypt(to.party, b"message %d from %s" % (n, side.party.address.name.encode())))
+    plaintext = b"message %d from %s" % (n, side.party.address.name.encode())
+    message = run(side.party.encrypt(to.party, plaintext))
+    current = side.party.store.sessions[to.party.address].current
+    assert current is not None
+    keys = side.keys.setdefault(current.base_key, [])
     key = ratchet_key(message)
-    if not side.keys or side.keys[-1] != key:
-        side.keys.append(key)
-    side.in_flight.append(
-        Sent(message, b"message %d from %s" % (n, side.party.address.name.encode()), len(side.keys) - 1)
-    )
+    if not keys or keys[-1] != key:
+        keys.append(key)
+    side.in_flight.append(Sent(message, plaintext, current.base_key, len(keys) - 1))
 
 
 def deliver(sender: Side, receiver: Side, index: int) -> None:
@@ -91,7 +97,8 @@ def deliver(sender: Side, receiver: Side, index: int) -> None:
     assert result.plaintext == sent.plaintext
     sent.decrypted += 1
     sender.delivered.append(sent)
-    sender.newest_seen_by_peer = max(sender.newest_seen_by_peer, sent.key_index)
+    seen = sender.newest_seen_by_peer
+    seen[sent.session] = max(seen.get(sent.session, -1), sent.key_index)
 
 
 def replay(sender: Side, receiver: Side, index: int) -> None:
@@ -124,31 +131,29 @@ def tamper(sender: Side, receiver: Side, index: int, position: int, bit: int) ->
     assert receiver.party.snapshot() == before
 
 
-operation = st.one_of(
-    st.tuples(st.just("send"), st.booleans(), st.integers(1, 3)),
-    st.tuples(st.just("deliver"), st.booleans(), st.integers(0, 1000)),
-    st.tuples(st.just("replay"), st.booleans(), st.integers(0, 1000)),
-    st.tuples(
-        st.just("tamper"), st.booleans(), st.integers(0, 1000), st.integers(0, 10_000), st.integers(0, 7)
-    ),
+def has_session(side: Side, peer: Side) -> bool:
+    record = side.party.store.sessions.get(peer.party.address)
+    return record is not None and record.current is not None
+
+
+send_op = st.tuples(st.just("send"), st.booleans(), st.integers(1, 3))
+deliver_op = st.tuples(st.just("deliver"), st.booleans(), st.integers(0, 1000))
+replay_op = st.tuples(st.just("replay"), st.booleans(), st.integers(0, 1000))
+tamper_op = st.tuples(
+    st.just("tamper"), st.booleans(), st.integers(0, 1000), st.integers(0, 10_000), st.integers(0, 7)
 )
+rebuild_op = st.tuples(st.just("rebuild"), st.booleans())
 
 
-@settings(max_examples=120)
-@given(ops=st.lists(operation, max_size=60), with_pre_key=st.booleans(), seed=st.integers(0, 2**16))
-def test_any_interleaving_keeps_both_ratchets_consistent(
-    ops: list[tuple[Any, ...]], with_pre_key: bool, seed: int
-) -> None:
+def play(ops: list[tuple[Any, ...]], with_pre_key: bool, seed: int) -> None:
     alice = Side(make_party("alice", seed))
     bob = Side(make_party("bob", seed + 1))
     run(alice.party.build_session(bob.party, with_pre_key=with_pre_key))
-    counter = 0
+    counter = rebuilds = 0
     for op in ops:
         kind, from_alice = op[0], op[1]
         sender, receiver = (alice, bob) if from_alice else (bob, alice)
-        if kind == "send":
-            if sender is bob and alice.party.address not in bob.party.store.sessions:
-                continue  # Bob has no session until a pkmsg arrived
+        if kind == "send" and has_session(sender, receiver):
             for _ in range(op[2]):
                 send(sender, receiver, counter)
                 counter += 1
@@ -158,6 +163,10 @@ def test_any_interleaving_keeps_both_ratchets_consistent(
             replay(sender, receiver, op[2])
         elif kind == "tamper" and sender.in_flight:
             tamper(sender, receiver, op[2], op[3], op[4])
+        elif kind == "rebuild" and rebuilds < MAX_REBUILDS:
+            # The sender fetches the receiver's bundle again (no one-time prekey: each is used once).
+            run(sender.party.build_session(receiver.party, with_pre_key=False))
+            rebuilds += 1
     # Drain the network: everything still in flight arrives (oldest first), then every message is counted.
     for sender, receiver in ((alice, bob), (bob, alice), (alice, bob)):
         while sender.in_flight:
@@ -165,3 +174,27 @@ def test_any_interleaving_keeps_both_ratchets_consistent(
     for side in (alice, bob):
         for sent in side.delivered:
             assert sent.decrypted == 1
+
+
+@settings(max_examples=120)
+@given(
+    ops=st.lists(st.one_of(send_op, deliver_op, replay_op, tamper_op), min_size=20, max_size=80),
+    with_pre_key=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_any_interleaving_keeps_both_ratchets_consistent(
+    ops: list[tuple[Any, ...]], with_pre_key: bool, seed: int
+) -> None:
+    play(ops, with_pre_key, seed)
+
+
+@settings(max_examples=120)
+@given(
+    ops=st.lists(st.one_of(send_op, deliver_op, replay_op, tamper_op, rebuild_op), min_size=20, max_size=80),
+    with_pre_key=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_sessions_rebuilt_mid_conversation_keep_in_flight_messages(
+    ops: list[tuple[Any, ...]], with_pre_key: bool, seed: int
+) -> None:
+    play(ops, with_pre_key, seed)
