@@ -286,7 +286,7 @@ async def test_random_garbage_only_raises_decryption_errors() -> None:
             del body[rnd.randrange(len(body)) :]
         for kind in ("msg", "pkmsg"):
             with contextlib.suppress(DecryptionError):
-                await bob.decrypt(alice, CiphertextMessage(kind, bytes(body)))  # type: ignore[arg-type]
+                await bob.decrypt(alice, CiphertextMessage(kind, bytes(body)))
     assert (await bob.decrypt(alice, CiphertextMessage("msg", genuine))).plaintext == b"x"
 
 
