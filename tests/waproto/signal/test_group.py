@@ -18,6 +18,7 @@ from waproto.errors import (
     LocalProtocolError,
     NoSenderKey,
     NoSession,
+    RemoteProtocolError,
     TooManySkippedMessages,
 )
 from waproto.signal import curve
@@ -429,3 +430,37 @@ async def test_any_delivery_order_within_the_bound(
     state = record.states[0]
     assert state.chain.iteration == gap + N_MESSAGES
     assert sorted(state.skipped) == list(range(gap))  # only the never-delivered ones are still kept
+
+
+@settings(max_examples=150)
+@given(index=st.integers(0, 2), bit=st.integers(0, 8 * 200))
+async def test_any_flipped_bit_is_refused_without_a_trace(index: int, bit: int) -> None:
+    """One flipped bit anywhere in a message: refused with a waproto error, store unchanged, original fine."""
+    pair = await _pair()
+    sent = [await group_encrypt(pair.alice, ALICE, b"payload %d" % i) for i in range(3)]
+    data = bytearray(sent[index])
+    bit %= 8 * len(data)
+    data[bit // 8] ^= 1 << (bit % 8)
+    before = await _snapshot(pair.bob)
+    with pytest.raises((BadSenderKeySignature, InvalidMessage, DecodeError, NoSenderKey)):
+        await group_decrypt(pair.bob, ALICE, bytes(data))
+    assert await _snapshot(pair.bob) == before
+    assert await group_decrypt(pair.bob, ALICE, sent[index]) == b"payload %d" % index
+
+
+@settings(max_examples=200)
+@given(data=st.binary(max_size=200), prefix=st.sampled_from([b"", b"\x33", b"\x33\x08\x01\x10\x00\x1a\x10"]))
+async def test_garbage_gives_only_protocol_errors(data: bytes, prefix: bytes) -> None:
+    """Arbitrary bytes as a group message or a distribution message: a RemoteProtocolError, nothing else."""
+    pair = await _pair()
+    before = await _snapshot(pair.bob)
+    with pytest.raises(RemoteProtocolError):
+        await group_decrypt(pair.bob, ALICE, prefix + data)
+    assert await _snapshot(pair.bob) == before
+    fresh = MemorySenderKeyStore()
+    try:
+        await process_distribution_message(fresh, ALICE, prefix + data)
+    except RemoteProtocolError:
+        assert await fresh.load_sender_key(ALICE) is None  # nothing stored on failure
+    else:
+        assert await fresh.load_sender_key(ALICE) is not None
