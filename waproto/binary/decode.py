@@ -17,9 +17,13 @@ AD_JID domain types map to servers as in whatsmeow and Baileys 7: 0 ``s.whatsapp
 Network input is untrusted. The only exception that leaves ``unmarshal`` is ``DecodeError``; every
 declared length is checked against the bytes actually present before anything is sliced, nesting is
 bounded by ``MAX_DEPTH``, inflation by ``MAX_INFLATED``, and bytes left over after the root node are an
-error. Stricter than Baileys in three places, all of which Baileys never produces: a 0xF nibble before the
-end of a NIBBLE_8 string, a JID nested inside a JID, and an FB_JID/INTEROP_JID whose server is not
-``msgr``/``interop`` (as whatsmeow) are errors.
+error (as in whatsmeow). Stricter than Baileys only on input no encoder produces: a nibble value 12..15
+before the end of a NIBBLE_8 string, a JID nested inside a JID (whatsmeow refuses it too), and an
+FB_JID/INTEROP_JID whose server is not ``msgr``/``interop`` (as whatsmeow) are errors.
+
+Speed: the hot paths (tokens, packed strings, JIDs with a packed user, short binaries) are inline in
+``_read_node``/``_read_attrs``, everything else goes through a 256-entry table of readers, and decoded
+JIDs of the common forms are memoised by their encoded bytes (immutable values, so sharing is safe).
 
 This module is NOT the encoder and knows nothing of frames or encryption.
 """
@@ -114,7 +118,7 @@ def _inflate(data: bytes) -> bytes:
         body = inflater.decompress(data[1:], MAX_INFLATED)
     except zlib.error as exc:
         raise DecodeError(f"corrupt zlib stream: {exc}") from None
-    if inflater.unconsumed_tail:
+    if inflater.unconsumed_tail or (not inflater.eof and len(body) >= MAX_INFLATED):
         raise DecodeError(f"compressed node inflates past {MAX_INFLATED} bytes")
     if not inflater.eof:
         raise DecodeError("truncated zlib stream")
