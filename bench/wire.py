@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# Replace this script's own folder on the path by the repository root: bench/ holds modules named like
+# standard ones (bench/signal.py) that would shadow them.
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
 from tests.interop.harness import Harness, unavailable_reason  # noqa: E402
 from tests.waproto.binary.corpus import corpus  # noqa: E402
