@@ -11,8 +11,9 @@ The body is AES-256-CBC with PKCS#7 padding under the message keys of ``waproto.
 
 Decryption works on copies and commits only on success: a bad MAC, an unknown prekey, a duplicate or
 any malformed input raises and leaves every store untouched, so the next genuine message decrypts. A
-message is tried against the current session state, then (unless the current one reports a duplicate)
-against the previous states; a previous state that decrypts becomes current again. Counters may jump
+message is tried against the current session state, then against the previous states (a duplicate
+found in any of them is reported at once); a previous state that decrypts is updated where it is, so
+replies keep going out on the current session, the one the peer established last. Counters may jump
 ahead by at most :data:`~waproto.signal.session.MAX_SKIPPED_KEYS` (``TooManySkippedMessages``); skipped
 keys are kept for out-of-order delivery; a key used once is gone (``DuplicateMessage``).
 
@@ -327,7 +328,7 @@ def _decrypt_record(
         except DecryptionError as exc:
             first_error = first_error or exc
             continue
-        return plaintext, record.with_promoted(i, state), state
+        return plaintext, record.with_previous(i, state), state
     if first_error is None:
         raise NoSession("no session state to decrypt with")
     raise first_error
@@ -403,7 +404,7 @@ async def decrypt_pre_key_message(
         index, known_state = known
         state = known_state.copy()
         plaintext = _decrypt_with_state(state, message, rng)
-        new_record = record.with_current(state) if index < 0 else record.with_promoted(index, state)
+        new_record = record.with_current(state) if index < 0 else record.with_previous(index, state)
     else:
         signed = await signed_pre_key_store.load_signed_pre_key(proto.signed_pre_key_id)
         if signed is None:

@@ -301,11 +301,15 @@ class SessionRecord:
         previous = self.previous if self.current is None else (self.current, *self.previous)
         return SessionRecord(state, previous[:MAX_PREVIOUS_STATES])
 
-    def with_promoted(self, index: int, state: SessionState) -> SessionRecord:
-        """A record where ``state`` (an updated copy of ``previous[index]``) became current again."""
-        rest = self.previous[:index] + self.previous[index + 1 :]
-        previous = rest if self.current is None else (self.current, *rest)
-        return SessionRecord(state, previous[:MAX_PREVIOUS_STATES])
+    def with_previous(self, index: int, state: SessionState) -> SessionRecord:
+        """A record where ``previous[index]`` is replaced by ``state`` (an updated copy of it).
+
+        The state stays archived: replies keep going out on the current session, the one the peer
+        established last (promoting the old one back would make libsignal-node, which ratchets its open
+        session with any message it tries, corrupt that session).
+        """
+        previous = (*self.previous[:index], state, *self.previous[index + 1 :])
+        return SessionRecord(self.current, previous)
 
     def find_base_key(self, base_key: bytes) -> tuple[int, SessionState] | None:
         """``(-1, current)`` or ``(i, previous[i])`` for the state built on ``base_key`` (32 bytes), if any."""

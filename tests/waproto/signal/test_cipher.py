@@ -198,10 +198,17 @@ async def test_peer_reinstall_keeps_in_flight_messages_decryptable() -> None:
     assert fresh.type == "pkmsg"
     assert (await bob.decrypt(alice, fresh)).plaintext == b"fresh"
     assert len(bob.store.sessions[alice.address].previous) == 1
-    for i in (2, 0, 1):  # the old session, now a previous state, still decrypts and becomes current
+    new_session = bob.store.sessions[alice.address].current
+    for i in (2, 0, 1):  # the old session, now a previous state, still decrypts
         assert (await bob.decrypt(alice, in_flight[i])).plaintext == b"flight %d" % i
+    with pytest.raises(DuplicateMessage):
+        await bob.decrypt(alice, in_flight[0])
+    record = bob.store.sessions[alice.address]
+    assert record.current is new_session  # replies still go out on the session Alice made last
+    assert len(record.previous) == 1
     reply = await bob.encrypt(alice, b"reply")
     assert (await alice.decrypt(bob, reply)).plaintext == b"reply"
+    assert (await alice.encrypt(bob, b"answered")).type == "msg"
 
 
 async def test_identity_change_on_pkmsg_is_reported() -> None:

@@ -224,3 +224,37 @@ async def test_tampered_ciphertexts_fail_with_mac_errors_both_ways(baileys: Harn
     results = node.decrypt([CiphertextMessage("msg", bytes(body)), ours[1], ours[0]])
     assert "error" in results[0]
     assert results[1:] == [{"plaintext": b"ours 1"}, {"plaintext": b"ours 0"}]
+
+
+async def test_node_re_establishing_does_not_break_its_messages_in_flight(baileys: Harness) -> None:
+    """libsignal re-fetches our bundle while its messages on the old session are still on their way.
+
+    Only *its* old messages are delivered late: libsignal-node itself cannot take *ours* late. It tries a
+    message against its open session first, and that attempt ratchets the open session with the foreign
+    ratchet key (closing its receiving chain, replacing its sending chain) before the MAC fails; the
+    damaged session is then stored. So after one late message on the old session, its new session no
+    longer interoperates with anybody. Our side updates copies only, and archived states in place.
+    """
+    node = NodeParty(baileys)
+    us = _us()
+    node.process_bundle(us.bundle(with_pre_key=True))
+    [first] = node.encrypt([b"hello us"])
+    await _our_decrypt(us, first)
+    assert node.decrypt([await _our_encrypt(us, b"hello node")]) == [{"plaintext": b"hello node"}]
+    old_theirs = node.encrypt([b"old %d" % i for i in range(3)])
+    # libsignal fetches our bundle again (as after a retry receipt) and sends on the new session.
+    node.process_bundle(us.bundle(with_pre_key=False))
+    [fresh] = node.encrypt([b"fresh"])
+    assert fresh.type == "pkmsg"
+    assert await _our_decrypt(us, fresh) == b"fresh"
+    new_session = us.store.sessions[NODE].current
+    assert len(us.store.sessions[NODE].previous) == 1
+    # Its old messages still decrypt here, with the archived state; the new session stays current.
+    assert [await _our_decrypt(us, m) for m in reversed(old_theirs)] == [b"old 2", b"old 1", b"old 0"]
+    assert us.store.sessions[NODE].current is new_session
+    # And the conversation goes on, on the new session, both ways.
+    reply = await _our_encrypt(us, b"reply")
+    assert node.decrypt([reply]) == [{"plaintext": b"reply"}]
+    [after] = node.encrypt([b"after"])
+    assert after.type == "msg"
+    assert await _our_decrypt(us, after) == b"after"
