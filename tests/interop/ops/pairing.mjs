@@ -27,8 +27,6 @@
 //       -> {plain, advSecret}: the phone's side (Baileys has none) made of Baileys' own primitives
 //       (Curve.sharedKey, hkdf, aesDecryptGCM).
 // Keys cross as {private, public}, raw 32 bytes each.
-import pino from 'pino'
-
 // The packages' entry points (not lib/Socket directly: Baileys' modules import each other in a cycle
 // that only the entry point's order resolves).
 import * as baileys6 from '@whiskeysockets/baileys'
@@ -47,7 +45,12 @@ const versions = {
   v7: { makeSocket: baileys7.makeWASocket, utils: baileys7, bin: bin7, proto: proto7, header: HEADER7 },
 }
 
-const silent = pino({ level: 'silent' })
+// A logger that drops everything (the shape Baileys uses: pino's level, child and level methods).
+const silent = {
+  level: 'silent',
+  child() { return silent },
+  trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {},
+}
 
 const pair = (kp) => ({ private: Buffer.from(kp.private), public: Buffer.from(kp.public) })
 
