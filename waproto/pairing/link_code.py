@@ -25,7 +25,7 @@ Layouts (``||`` is concatenation):
 
 The CTR wrapping is not authenticated: a wrong code unwraps to a wrong key, and the mismatch shows up
 only as a key bundle that does not decrypt (``BadKeyBundle``) and an adv secret that does not match.
-PBKDF2 with 131072 iterations takes tens of milliseconds a call; that is the protocol's choice.
+PBKDF2 with 131072 iterations takes about 0.1 s a call (measured here); that is the protocol's choice.
 Randomness comes from the ``rng`` argument (``secrets.token_bytes`` in production).
 
 This module is not the stanzas that carry these bytes (``<link_code_companion_reg>``, built by the client
