@@ -402,6 +402,9 @@ async def decrypt_pre_key_message(
     if known is not None:
         # The peer has not seen our answer yet (or this is a duplicate): same session, no prekey.
         index, known_state = known
+        if known_state.remote_identity != their_identity:
+            # The MAC covers the session's identity, not this unauthenticated field: refuse a swap.
+            raise InvalidMessage("PreKeySignalMessage names another identity key than its session")
         state = known_state.copy()
         plaintext = _decrypt_with_state(state, message, rng)
         new_record = record.with_current(state) if index < 0 else record.with_previous(index, state)

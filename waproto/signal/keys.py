@@ -205,6 +205,10 @@ class PreKeyBundle:
         object.__setattr__(self, "identity_key", strip_key_type(self.identity_key))
         if self.pre_key_public is not None:
             object.__setattr__(self, "pre_key_public", strip_key_type(self.pre_key_public))
+        for name in ("registration_id", "device_id", "signed_pre_key_id", "pre_key_id"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or not 0 <= value < 2**32):
+                raise DecodeError(f"a prekey bundle's {name} is not a 32-bit unsigned integer")
         if (self.pre_key_id is None) != (self.pre_key_public is None):
             raise DecodeError("a prekey bundle has both a one-time prekey id and key, or neither")
         if len(self.signed_pre_key_signature) != 64:

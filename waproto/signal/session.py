@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from waproto.errors import DecodeError, LocalProtocolError, UntrustedIdentity
+from waproto.errors import DecodeError, UntrustedIdentity
 from waproto.signal.curve import KeyPair, generate_key_pair, shared_secret
 from waproto.signal.ratchet import initial_root, ratchet_root
 
@@ -471,8 +471,6 @@ async def process_pre_key_bundle(
     ``UntrustedIdentity`` if the identity store refuses the bundle's identity key; nothing is stored then.
     Returns an :class:`IdentityChange` when the peer's identity key differs from the one stored.
     """
-    if bundle.registration_id < 0:
-        raise LocalProtocolError("registration id must be non-negative")
     bundle.verify_signature()
     await check_identity(identity_store, address, bundle.identity_key, "sending")
     our_identity = await identity_store.get_identity_key_pair()

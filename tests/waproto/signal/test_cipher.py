@@ -327,3 +327,17 @@ async def test_a_message_of_a_dropped_receiving_chain_fails_cleanly() -> None:
         await bob.decrypt(alice, held)
     assert bob.snapshot() == before
     assert (await bob.decrypt(alice, await alice.encrypt(bob, b"still fine"))).plaintext == b"still fine"
+
+
+async def test_a_pkmsg_for_a_known_session_cannot_swap_the_identity_key() -> None:
+    alice, bob = make_party("alice", 1), make_party("bob", 2)
+    await alice.build_session(bob)
+    first, second = await alice.encrypt(bob, b"one"), await alice.encrypt(bob, b"two")
+    await bob.decrypt(alice, first)
+    proto = decode(PreKeySignalMessage, second.body[1:])
+    proto.identity_key = make_party("mallory", 3).store.identity.signal_public
+    before = bob.snapshot()
+    with pytest.raises(InvalidMessage):
+        await bob.decrypt(alice, CiphertextMessage("pkmsg", b"\x33" + proto.SerializeToString()))
+    assert bob.snapshot() == before
+    assert (await bob.decrypt(alice, second)).plaintext == b"two"

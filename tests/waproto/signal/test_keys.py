@@ -135,3 +135,10 @@ def test_bundle_with_a_bad_signature_is_refused() -> None:
     )
     with pytest.raises(InvalidKeySignature):
         forged.verify_signature()
+
+
+def test_bundle_ids_are_32_bit() -> None:
+    with pytest.raises(DecodeError, match="registration_id"):
+        _bundle(registration_id=-1)
+    with pytest.raises(DecodeError, match="signed_pre_key_id"):
+        _bundle(signed_pre_key_id=2**32)
