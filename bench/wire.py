@@ -26,7 +26,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # Replace this script's own folder on the path by the repository root: bench/ holds modules named like
-# standard ones (bench/signal.py) that would shadow them.
+# standard ones that would shadow them.
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
 from tests.interop.harness import Harness, unavailable_reason  # noqa: E402

@@ -2,7 +2,7 @@
 
 Usage (from the repository root, with the interop harness installed: ``npm ci`` in tests/interop)::
 
-    .venv/bin/python bench/signal.py [--seconds 1.0] [--rounds 3] [--size 64]
+    .venv/bin/python bench/signal_sessions.py [--seconds 1.0] [--rounds 3] [--size 64]
 
 What is measured, on both sides, between two parties with in-memory stores in one process:
 
@@ -26,13 +26,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on sys.path, and this file's name would hide the
-# standard library's ``signal`` (which trio imports): put the repository root there instead.
+# The repository root on the path, for the harness under tests/.
 ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(ROOT)
-else:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402
 import secrets  # noqa: E402
