@@ -1,0 +1,209 @@
+"""The sandbox server's answers to user queries: ``usync`` (devices, contact, LID) and prekey bundles.
+
+Two functions, each a stanza in and a stanza out, reading the network through a
+:class:`~waproto.sandbox.registry.Registry`:
+
+- :func:`answer_usync` answers ``<iq xmlns="usync" type="get"><usync><query>…</query><list><user…/>…``
+  (PROTOCOL.md §6.1, §8). Per requested protocol and user: ``<devices>`` lists the account's device ids
+  (``key-index`` on every non-zero device, which Baileys requires), ``<contact type="in|out"/>`` tells
+  whether a number is on WhatsApp (the user named by ``jid`` or by ``<contact>+1555…</contact>`` content,
+  Baileys' or whatsmeow's form), ``<lid val="…@lid"/>`` gives the account's LID. Unknown protocols
+  (``status``, ``disappearing_mode``, ``business``, …) get an empty element of the same name, which the
+  clients read as "nothing to say".
+- :func:`answer_prekey_fetch` answers ``<iq xmlns="encrypt" type="get"><key><user jid/>…</key>`` with
+  each device's bundle (§5.3). **A one-time prekey is handed out once**: serving it removes it from the
+  registry; with none left the bundle simply has no ``<key>``. A user JID without a device means device 0.
+  PN and LID JIDs are both understood; every ``<user jid>`` of the answer repeats the JID as asked, since
+  clients key the session they build by it.
+
+A request that is not shaped as described gets ``<iq type="error"><error code="400" text="bad-request"/>``
+(never an exception): a client's mistake must not bring the connection down here. Whether to log it is
+the caller's business.
+
+This module is NOT the IQ dispatcher (the server decides which iq goes where), does not store uploaded
+prekeys (``encrypt set`` belongs to the server's state) and does no I/O.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Final
+
+from waproto.binary import Node
+from waproto.errors import LocalProtocolError
+from waproto.jid import DEFAULT_USER_SERVER, HIDDEN_USER_SERVER, JID, SERVER_JID, parse_jid
+from waproto.sandbox.registry import Account, Registry, account_of, take_bundle
+
+__all__ = [
+    "DJB_KEY_TYPE",
+    "answer_prekey_fetch",
+    "answer_usync",
+    "bundle_nodes",
+    "error_result",
+    "iq_result",
+]
+
+#: The ``<type>`` content of a bundle: one byte, "DJB" (Curve25519) keys.
+DJB_KEY_TYPE: Final = b"\x05"
+
+
+# --------------------------------------------------------------------- iq helpers
+
+
+def iq_result(iq: Node, content: list[Node] | None = None) -> Node:
+    """The ``type="result"`` answer to ``iq`` (same id, from the server)."""
+    return Node("iq", {"from": SERVER_JID, "id": str(iq.attrs.get("id", "")), "type": "result"}, content)
+
+
+def error_result(iq: Node, code: int = 400, text: str = "bad-request") -> Node:
+    """The ``type="error"`` answer to ``iq`` with one ``<error code text/>``."""
+    attrs: dict[str, str | JID] = {"from": SERVER_JID, "id": str(iq.attrs.get("id", "")), "type": "error"}
+    return Node("iq", attrs, [Node("error", {"code": str(code), "text": text})])
+
+
+def _jid_attr(node: Node, name: str) -> JID | None:
+    value = node.attrs.get(name)
+    if isinstance(value, JID):
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_jid(value)
+        except LocalProtocolError:
+            return None
+    return None
+
+
+# --------------------------------------------------------------------- usync
+
+
+def _contact_number(user: Node) -> str | None:
+    """The phone number a ``<user><contact>+1555…</contact></user>`` names (digits), if any."""
+    contact = user.child("contact")
+    if contact is None:
+        return None
+    content = contact.content
+    if isinstance(content, bytes):
+        try:
+            content = content.decode()
+        except UnicodeDecodeError:
+            return None
+    if not isinstance(content, str):
+        return None
+    number = content.strip().removeprefix("+").partition("@")[0]
+    return number if number.isascii() and number.isdigit() else None
+
+
+def _devices_node(registry: Registry, account: Account | None) -> Node:
+    devices: list[Node] = []
+    if account is not None:
+        for device in registry.device_ids(account.phone):
+            attrs: dict[str, str | JID] = {"id": str(device)}
+            if device:
+                attrs["key-index"] = str(device)
+            devices.append(Node("device", attrs))
+    return Node("devices", {}, [Node("device-list", {}, devices)])
+
+
+def _user_answer(registry: Registry, user: Node, protocols: list[str]) -> Node | None:
+    asked = _jid_attr(user, "jid")
+    if asked is not None:
+        account = account_of(registry, asked)
+        answer_jid = asked.to_non_ad()
+    else:
+        number = _contact_number(user)
+        if number is None:
+            return None
+        account = registry.account_by_phone(number)
+        answer_jid = JID(number, DEFAULT_USER_SERVER)
+    children: list[Node] = []
+    for protocol in protocols:
+        if protocol == "devices":
+            children.append(_devices_node(registry, account))
+        elif protocol == "contact":
+            children.append(Node("contact", {"type": "in" if account is not None else "out"}))
+        elif protocol == "lid":
+            lid: dict[str, str | JID] = {"val": account.lid_jid} if account is not None else {}
+            children.append(Node("lid", lid))
+        else:
+            children.append(Node(protocol, {}))
+    return Node("user", {"jid": answer_jid}, children)
+
+
+def answer_usync(iq: Node, registry: Registry) -> Node:
+    """Answer a ``usync`` get iq (see the module docstring); a malformed one gets a 400 error result."""
+    usync = iq.child("usync")
+    query = usync.child("query") if usync is not None else None
+    users = usync.child("list") if usync is not None else None
+    if iq.tag != "iq" or usync is None or query is None or users is None:
+        return error_result(iq)
+    protocols = [child.tag for child in query.children]
+    answers: list[Node] = []
+    for user in users.children_with("user"):
+        answer = _user_answer(registry, user, protocols)
+        if answer is None:
+            return error_result(iq)
+        answers.append(answer)
+    attrs = {key: value for key, value in usync.attrs.items() if key in ("sid", "mode", "context", "index")}
+    attrs["last"] = "true"
+    return iq_result(iq, [Node("usync", attrs, [Node("list", {}, answers)])])
+
+
+# --------------------------------------------------------------------- prekey bundles
+
+
+def _id3(key_id: int) -> bytes:
+    return key_id.to_bytes(3, "big")
+
+
+def bundle_nodes(registry: Registry, device: JID) -> list[Node] | None:
+    """The children of a bundle ``<user>`` for a phone-number device JID (consuming a one-time prekey),
+    or None when the device published no keys."""
+    bundle = take_bundle(registry, device)
+    if bundle is None:
+        return None
+    children = [
+        Node("registration", {}, struct.pack(">I", bundle.registration_id)),
+        Node("type", {}, DJB_KEY_TYPE),
+        Node("identity", {}, bundle.identity_key),
+        Node(
+            "skey",
+            {},
+            [
+                Node("id", {}, _id3(bundle.signed_pre_key_id)),
+                Node("value", {}, bundle.signed_pre_key_public),
+                Node("signature", {}, bundle.signed_pre_key_signature),
+            ],
+        ),
+    ]
+    if bundle.pre_key_id is not None and bundle.pre_key_public is not None:
+        children.append(
+            Node(
+                "key", {}, [Node("id", {}, _id3(bundle.pre_key_id)), Node("value", {}, bundle.pre_key_public)]
+            )
+        )
+    return children
+
+
+def _canonical_device(registry: Registry, jid: JID) -> JID | None:
+    account = account_of(registry, jid)
+    if account is None or jid.server not in (DEFAULT_USER_SERVER, HIDDEN_USER_SERVER):
+        return None
+    return JID(account.phone, DEFAULT_USER_SERVER, device=jid.device)
+
+
+def answer_prekey_fetch(iq: Node, registry: Registry) -> Node:
+    """Answer an ``encrypt`` get iq with a ``<key>`` child: one bundle per asked device, prekeys consumed."""
+    key = iq.child("key")
+    if iq.tag != "iq" or key is None:
+        return error_result(iq)
+    answers: list[Node] = []
+    for user in key.children_with("user"):
+        asked = _jid_attr(user, "jid")
+        if asked is None:
+            return error_result(iq)
+        device = _canonical_device(registry, asked)
+        children = bundle_nodes(registry, device) if device is not None else None
+        if children is None:
+            children = [Node("error", {"code": "404", "text": "item-not-found"})]
+        answers.append(Node("user", {"jid": asked}, children))
+    return iq_result(iq, [Node("list", {}, answers)])
