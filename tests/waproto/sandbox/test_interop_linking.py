@@ -1,0 +1,44 @@
+"""Real Baileys 6.7.24 and 7.0.0-rc14 link to the sandbox and log in (issue #5 acceptance, linking part).
+
+Each test serves a sandbox on 127.0.0.1, points an unmodified Baileys socket at ``ws://…/ws/chat`` and drives
+the phone through the control API: QR scan → pair-success → 515 → login → ``connection: open``; the same with
+a pairing code. Real time, bounded: Baileys runs on Node's timers.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.interop.harness import Harness
+from tests.waproto.sandbox.interop_helpers import Served, Sock
+from waproto.jid import JID
+
+pytestmark = pytest.mark.interop
+
+VERSIONS = ["v6", "v7"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_qr_link_then_open(baileys: Harness, served: Served, version: str) -> None:
+    account = await served.create_account("15550001111", name="Alice")
+    sock = await Sock.create(baileys, version, served.ws_url)
+    try:
+        qr = await sock.wait_qr()
+        if version == "v7":
+            assert qr.startswith("https://wa.me/settings/linked_devices#")
+        response = await served.post("/sandbox/accounts/15550001111/scan", {"qr": qr})
+        assert response.status_code == 200, response.text
+        jid = JID.parse(response.json()["jid"])
+        assert (jid.user, jid.device) == ("15550001111", 1)
+        restart = await sock.wait_close()
+        assert restart["statusCode"] == 515
+        await sock.wait_open(after=restart["n"])
+        creds = await sock.creds()
+        assert JID.parse(creds["me"]["id"]) == jid
+        assert JID.parse(creds["me"]["lid"]).user == JID.parse(account["lid"]).user
+        assert jid in served.sandbox.connections
+        companion = served.sandbox.network.companion(jid)
+        assert companion is not None
+        assert companion.pre_keys, "Baileys uploaded its prekeys"
+    finally:
+        await sock.end()

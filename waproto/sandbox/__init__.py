@@ -1,0 +1,19 @@
+"""waproto.sandbox: a simulated WhatsApp network that real clients (Baileys 6 and 7, waproto's own) log in to.
+
+- ``state``: the network (accounts with their simulated phone's keys, linked companion devices, groups, the
+  root key) and its persistence as JSON files in a state directory;
+- ``connection``: one client connection's protocol (Noise responder, frames, stanza dispatch, stream errors);
+- ``linking``: QR and pairing-code linking, login of linked devices;
+- ``iqs``: the table of IQ handlers (other modules register more);
+- ``control``: the JSON control API under ``/sandbox``;
+- ``server``: the :class:`~waproto.sandbox.server.Sandbox` object, the quart-trio app (websocket ``/ws/chat``
+  plus the control API) and :func:`~waproto.sandbox.server.serve`.
+
+Unlike waproto's core, this package does I/O (trio, hypercorn, quart-trio) and draws randomness. It never
+imports ``waporta``. Import the submodules you need; this package re-exports nothing so that importing
+it stays cheap.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

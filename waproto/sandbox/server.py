@@ -1,0 +1,198 @@
+"""The sandbox server: the :class:`Sandbox` object, its quart-trio app and :func:`serve`.
+
+A :class:`Sandbox` ties the network state (``state``), the live connections by device, the linker
+(``linking``), the IQ table (``iqs``) and the handlers of other stanzas together; :func:`create_app` serves
+it as a quart-trio app with the websocket endpoint ``/ws/chat`` and the control API under ``/sandbox``
+(``control``); :func:`serve` runs that app on hypercorn in the caller's nursery::
+
+    sandbox = Sandbox(Network.open(state_dir, rng=secrets.token_bytes))
+    url = await nursery.start(serve, sandbox, "127.0.0.1", 0)     # -> "http://127.0.0.1:41879"
+
+Other modules extend a sandbox through ``sandbox.iqs.register(...)``, ``sandbox.stanza_handlers[tag]`` and
+``sandbox.login_hooks`` (awaited after ``<success>``; each returns how many offline stanzas it delivered).
+
+This module is not the protocol of one connection (``connection``) and holds no protocol logic itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve as hypercorn_serve
+from quart import websocket
+from quart_trio import QuartTrio
+
+from waproto.binary import Node
+from waproto.errors import DecodeError
+from waproto.jid import JID
+from waproto.sandbox.connection import Connection
+from waproto.sandbox.iqs import IqTable, register_basic_iqs
+from waproto.sandbox.linking import Linker
+from waproto.sandbox.state import Network
+
+__all__ = ["LoginHook", "Sandbox", "StanzaHandler", "create_app", "serve"]
+
+log = logging.getLogger(__name__)
+
+#: Handles a non-iq stanza a client sent.
+StanzaHandler = Callable[[Connection, Node], Awaitable[None]]
+#: Runs after a login's ``<success>``; returns how many offline stanzas it delivered.
+LoginHook = Callable[[Connection], Awaitable[int]]
+
+
+class Sandbox:
+    """The running network: state, connections, linking, handlers. See the module docstring.
+
+    ``rng`` draws all randomness (keys, refs, ids); ``now`` gives unix seconds for timestamps. Timers
+    (handshake timeout, first-stanza delay) run on the trio clock.
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        *,
+        rng: Callable[[int], bytes] = secrets.token_bytes,
+        now: Callable[[], float] = time.time,
+        handshake_timeout: float = 20.0,
+        first_stanza_delay: float = 0.05,
+        close_grace: float = 1.0,
+    ) -> None:
+        self.network = network
+        self.rng = rng
+        self._now = now
+        self.handshake_timeout = handshake_timeout
+        self.first_stanza_delay = first_stanza_delay
+        #: Seconds a client gets to close by itself after a stream error.
+        self.close_grace = close_grace
+        #: The serialised certificate chain every ServerHello carries.
+        self.cert_chain = network.cert_chain(self.now())
+        #: Logged-in connections by phone-number device JID.
+        self.connections: dict[JID, Connection] = {}
+        #: Every open connection (registering, logging in or logged in).
+        self.all_connections: set[Connection] = set()
+        self.iqs = IqTable()
+        register_basic_iqs(self.iqs)
+        self.linker = Linker(self)
+        self.linker.register_iqs(self.iqs)
+        #: Handlers of non-iq stanzas by tag.
+        self.stanza_handlers: dict[str, StanzaHandler] = {}
+        #: Awaited after each login's ``<success>``.
+        self.login_hooks: list[LoginHook] = []
+
+    def now(self) -> int:
+        """Unix seconds."""
+        return int(self._now())
+
+    @property
+    def root_public_key(self) -> bytes:
+        """The root key clients must trust (32 bytes)."""
+        return self.network.root.public
+
+    async def handle(self, transport: Any, *, peer: str = "?") -> None:
+        """Serve one client connection over ``transport`` (a :class:`~waproto.sandbox.connection.Transport`)."""
+        connection = Connection(self, transport, peer=peer)
+        self.all_connections.add(connection)
+        await connection.run()
+
+    def forget(self, connection: Connection) -> None:
+        """Called by a connection when it has closed."""
+        self.all_connections.discard(connection)
+        if connection.device is not None and self.connections.get(connection.device) is connection:
+            del self.connections[connection.device]
+        self.linker.forget(connection)
+
+    async def disconnect(self, device: JID, *, reason: str = "disconnected by the control API") -> bool:
+        """Drop a device's connection (it may log in again); False if it was not connected."""
+        connection = self.connections.get(device)
+        if connection is None:
+            return False
+        await connection.close(reason)
+        return True
+
+    async def unlink(self, device: JID, *, reason: str = "logged out by the control API") -> bool:
+        """Unlink a companion: forget it and, if connected, send ``<stream:error code="401">`` (logged out)."""
+        state = self.network.account_of(device)
+        if state is None or self.network.remove_companion(state.phone, device.device) is None:
+            return False
+        connection = self.connections.get(state.device_jid(device.device))
+        if connection is not None:
+            await connection.stream_error("401", [Node("conflict", {"type": "device_removed"})], reason=reason)
+        log.info("unlinked %s (%s)", state.device_jid(device.device), reason)
+        return True
+
+
+class _QuartTransport:
+    """The current quart websocket as a connection :class:`~waproto.sandbox.connection.Transport`."""
+
+    def __init__(self) -> None:
+        self._ws = cast(Any, websocket)._get_current_object()
+        self._closed = False
+
+    async def receive(self) -> bytes | None:
+        if self._closed:
+            return None
+        data = await self._ws.receive()
+        if data is None:  # quart reports an empty binary message as None
+            return b""
+        if isinstance(data, str):
+            raise DecodeError("a text websocket message (WhatsApp frames are binary)")
+        return bytes(data)
+
+    async def send(self, data: bytes) -> None:
+        await self._ws.send(data)
+
+    async def close(self, code: int, reason: str) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._ws.close(code, reason)
+
+
+def create_app(sandbox: Sandbox) -> QuartTrio:
+    """The quart-trio app: ``/ws/chat`` and the control API under ``/sandbox``."""
+    from waproto.sandbox.control import register_control_routes
+
+    app = QuartTrio(__name__)
+
+    @app.websocket("/ws/chat")
+    async def chat() -> None:
+        peer = websocket.headers.get("Remote-Addr", "?")
+        await sandbox.handle(_QuartTransport(), peer=peer)
+
+    register_control_routes(app, sandbox)
+    return app
+
+
+async def serve(
+    sandbox: Sandbox,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``sandbox`` on ``host:port`` until cancelled (or ``shutdown_trigger`` returns).
+
+    ``task_status.started`` gets the base URL with the real port (``http://127.0.0.1:41879``); the
+    websocket is at ``ws://…/ws/chat`` and the control API at ``…/sandbox``.
+    """
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("waproto.sandbox.http")
+    config.graceful_timeout = 2
+    config.websocket_ping_interval = None
+    app = create_app(sandbox)
+    trigger = shutdown_trigger if shutdown_trigger is not None else trio.sleep_forever
+
+    async def run(task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+        await hypercorn_serve(app, config, shutdown_trigger=trigger, task_status=task_status)
+
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(run)
+        task_status.started(str(binds[0]))
