@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.interop.harness import Harness
-from tests.waproto.sandbox.interop_helpers import Served, Sock
+from tests.waproto.sandbox.interop_helpers import Served, Sock, call
 from waproto.jid import JID
 
 pytestmark = pytest.mark.interop
@@ -40,5 +40,40 @@ async def test_qr_link_then_open(baileys: Harness, served: Served, version: str)
         companion = served.sandbox.network.companion(jid)
         assert companion is not None
         assert companion.pre_keys, "Baileys uploaded its prekeys"
+    finally:
+        await sock.end()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_pairing_code_link_then_open(baileys: Harness, served: Served, version: str) -> None:
+    await served.create_account("15550002222", name="Bob")
+    sock = await Sock.create(baileys, version, served.ws_url)
+    try:
+        await sock.wait_qr()  # registered and offered refs: the socket is ready to ask for a code
+        code = await call(baileys, "sock.requestPairingCode", h=sock.handle, phone="15550002222")
+        assert len(code) == 8
+        response = await served.post("/sandbox/accounts/15550002222/link-code", {"code": code[:4] + "-" + code[4:]})
+        assert response.status_code == 200, response.text
+        jid = JID.parse(response.json()["jid"])
+        assert (jid.user, jid.device) == ("15550002222", 1)
+        restart = await sock.wait_close()
+        assert restart["statusCode"] == 515
+        await sock.wait_open(after=restart["n"])
+        assert JID.parse((await sock.creds())["me"]["id"]) == jid
+    finally:
+        await sock.end()
+
+
+async def test_wrong_pairing_code_is_refused(baileys: Harness, served: Served) -> None:
+    await served.create_account("15550003333")
+    sock = await Sock.create(baileys, "v6", served.ws_url)
+    try:
+        await sock.wait_qr()
+        code = await call(baileys, "sock.requestPairingCode", h=sock.handle, phone="15550003333", code="ABCDEFGH")
+        assert code == "ABCDEFGH"
+        response = await served.post("/sandbox/accounts/15550003333/link-code", {"code": "HGFEDCBA"})
+        assert response.status_code == 409
+        assert response.json()["error"] == "wrong_code"
+        assert served.sandbox.network.accounts["15550003333"].companions == {}
     finally:
         await sock.end()
