@@ -138,11 +138,12 @@ class MediaServer:
     def issue_auth(self) -> str:
         """A fresh upload auth token, valid for :attr:`auth_ttl` seconds."""
         now = self._clock()
-        for token, issued in list(self._auth.items()):
-            if now - issued >= self.auth_ttl:
-                del self._auth[token]
-        while len(self._auth) >= MAX_AUTH_TOKENS:
-            del self._auth[next(iter(self._auth))]
+        # Tokens sit in issue order (the clock is monotonic): drop expired ones, and the oldest beyond the cap.
+        while self._auth:
+            oldest = next(iter(self._auth))
+            if now - self._auth[oldest] < self.auth_ttl and len(self._auth) < MAX_AUTH_TOKENS:
+                break
+            del self._auth[oldest]
         # Standard base64, '+' and '/' included, as the real tokens: clients must URL-encode it.
         token = base64.b64encode(self._token_bytes(30)).decode("ascii")
         self._auth[token] = now
