@@ -411,7 +411,7 @@ class SimPhone:
                     self.sender_keys, name, skdm.axolotl_sender_key_distribution_message
                 )
                 message.ClearField("sender_key_distribution_message")
-            if message.ListFields():
+            if any(field.name != "message_context_info" for field, _ in message.ListFields()):
                 content = message
         return content
 

@@ -384,3 +384,35 @@ async def test_phone_group_message_decrypts_in_baileys_group_cipher(baileys, ver
     assert out["ok"], out
     assert decode(Message, unpad(out["plaintext"])).conversation == "to the group"
     baileys.call("group.party.drop", party=party)
+
+
+async def test_a_message_with_only_a_distribution_and_context_is_not_logged() -> None:
+    net = Net()
+    alice, bob = net.add("15550001111"), net.add("15550002222")
+    message = Message()
+    message.sender_key_distribution_message.group_id = "123@g.us"
+    message.sender_key_distribution_message.axolotl_sender_key_distribution_message = b"\x33"
+    message.message_context_info.message_secret = b"\x01" * 32
+    stanza = await alice.send_message(bob.account.jid, message, now=net.now)
+    [enc] = _encs_for(stanza, bob.device)
+    node = Node("message", {"from": alice.device, "id": "S1", "t": "1"}, [enc])
+    received = await bob.receive(node, now=net.now)
+    assert received.failure is not None  # b"\x33" alone is no distribution message
+    message.sender_key_distribution_message.axolotl_sender_key_distribution_message = await _distribution(
+        alice, "123@g.us"
+    )
+    stanza = await alice.send_message(bob.account.jid, message, now=net.now)
+    [enc] = _encs_for(stanza, bob.device)
+    node = Node("message", {"from": alice.device, "id": "S2", "t": "1"}, [enc])
+    received = await bob.receive(node, now=net.now)
+    assert received.failure is None
+    assert received.entry is None
+    assert [n.tag for n in received.out] == ["receipt"]
+    assert bob.log == []
+
+
+async def _distribution(phone: SimPhone, group: str) -> bytes:
+    from waproto.signal import ProtocolAddress, SenderKeyName, create_distribution_message
+
+    name = SenderKeyName(group, ProtocolAddress(phone.account.phone, 0))
+    return await create_distribution_message(phone.sender_keys, name, phone.rng)
