@@ -21,9 +21,19 @@ error (as in whatsmeow). Stricter than Baileys only on input no encoder produces
 before the end of a NIBBLE_8 string, a JID nested inside a JID (whatsmeow refuses it too), and an
 FB_JID/INTEROP_JID whose server is not ``msgr``/``interop`` (as whatsmeow) are errors.
 
-Speed: the hot paths (tokens, packed strings, JIDs with a packed user, short binaries) are inline in
-``_read_node``/``_read_attrs``, everything else goes through a 256-entry table of readers, and decoded
-JIDs of the common forms are memoised by their encoded bytes (immutable values, so sharing is safe).
+Speed (the decoder runs once per received frame, so it is written for CPython's interpreter loop):
+
+- one loop, ``_read_tree``, reads every node with an explicit stack of (sibling list, nodes left)
+  instead of recursing, so a node costs no Python call and no returned tuple;
+- the common header (LIST_8, a size, a token tag) is one test; other headers go to ``_read_header``;
+- attributes are read inline in that loop: token values, JID_PAIR, NIBBLE_8, HEX_8 and AD_JID in order
+  of frequency, anything else through a 256-entry table of readers; a NIBBLE_8 string of digits only
+  (numbers, timestamps) skips the nibble check and the ``-``/``.`` mapping;
+- content is tested for a list, BINARY_8 and BINARY_20 inline; the rest goes to ``_read_content``;
+- nodes are made with ``object.__new__`` and three slot stores, about half the cost of ``Node(...)``
+  (the dataclass ``__init__`` is a Python call); ``Node`` has no ``__post_init__``, so this is the same;
+- JIDs of the common forms are memoised by their encoded bytes (immutable values, so sharing is safe):
+  the key is the span such a JID would have, and a JID is stored only when it spans exactly its key.
 
 This module is NOT the encoder and knows nothing of frames or encryption.
 """
@@ -73,10 +83,11 @@ _TOKEN_LIMIT: Final = len(t.SINGLE_BYTE_TOKENS)
 #: byte -> its single-byte token, or None for every byte that is not one (0 and 236..255).
 _TOKEN_AT: Final[list[str | None]] = [None, *t.SINGLE_BYTE_TOKENS[1:]] + [None] * (256 - _TOKEN_LIMIT)
 # A memo table, cleared when it reaches _CACHE_SIZE entries. Decoded JIDs recur (the account's own
-# JID, contacts, the server): the common forms (a packed or empty user and a token server, or an AD_JID
-# with a packed user) are found by their encoded bytes and share one immutable JID.
+# JID, contacts, the server): the common forms (a packed or one-byte user and a token server, or an
+# AD_JID with a packed or one-byte user) are found by their encoded bytes and share one immutable JID.
 _CACHE_SIZE: Final = 4096
 _JIDS: dict[bytes, JID] = {}
+_new: Final = object.__new__
 
 
 def clear_caches() -> None:
@@ -102,7 +113,7 @@ def unmarshal(data: bytes | bytearray | memoryview) -> Node:
     else:
         pos = 1
     try:
-        node, pos = _read_node(data, pos, 0)
+        node, pos = _read_tree(data, pos)
     except IndexError:
         raise DecodeError(f"truncated node: the frame ends early ({len(data)} bytes)") from None
     except RecursionError:  # pragma: no cover - MAX_DEPTH keeps the stack far from the limit
@@ -127,10 +138,124 @@ def _inflate(data: bytes) -> bytes:
     return body
 
 
-def _read_node(data: bytes, pos: int, depth: int) -> tuple[Node, int]:
-    # The hot path. The common encodings (tokens, packed strings, JIDs with a packed user, short
-    # binaries) are handled inline, the rest through _READERS; an IndexError from reading past the end
-    # becomes a DecodeError in unmarshal.
+def _read_tree(data: bytes, pos: int) -> tuple[Node, int]:
+    """The node at ``pos`` with everything under it, and the offset after it (the hot path).
+
+    ``siblings`` is the list the next node joins and ``left`` how many nodes that list still expects;
+    a node with children pushes both and continues with its own list, a finished list pops them. The
+    stack depth is the nesting depth. An IndexError from reading past the end becomes a DecodeError in
+    ``unmarshal``; every declared length is checked before a slice.
+    """
+    token_at = _TOKEN_AT
+    jids = _JIDS
+    new = _new
+    stack: list[tuple[list[Node], int]] = []
+    siblings: list[Node] = []
+    top = siblings
+    left = 1
+    while True:
+        # The usual header, LIST_8 with a non-zero size and a token tag, in one test.
+        if data[pos] == _LIST_8 and (size := data[pos + 1]) and (tag := token_at[data[pos + 2]]) is not None:
+            pos += 3
+        else:
+            size, tag, pos = _read_header(data, pos)
+        node = new(Node)
+        node.tag = tag
+        siblings.append(node)
+        node.attrs = attrs = {}
+        if size > 2:
+            for _ in range((size - 1) >> 1):
+                key = token_at[data[pos]]
+                if key is None:
+                    key, pos = _read_text(data, pos)
+                else:
+                    pos += 1
+                byte = data[pos]
+                value: AttrValue | None = token_at[byte]
+                if value is not None:
+                    pos += 1
+                elif byte == _JID_PAIR:
+                    end = pos + 4 + (data[pos + 2] & 0x7F) if data[pos + 1] == _NIBBLE_8 else pos + 3
+                    raw = data[pos:end]
+                    value = jids.get(raw)
+                    if value is None:
+                        value, pos = _jid_pair(data, pos + 1)
+                        _remember(raw, value, pos == end)
+                    else:
+                        pos = end
+                elif byte == _NIBBLE_8:
+                    head = data[pos + 1]
+                    end = pos + 2 + (head & 0x7F)
+                    if end > len(data):
+                        raise IndexError
+                    value = data[pos + 2 : end].hex()
+                    if head & 0x80:
+                        value = value[:-1]
+                    if not value.isdigit():
+                        value = _unpack_nibbles(value, data[pos + 2 : end])
+                    pos = end
+                elif byte == _HEX_8:
+                    head = data[pos + 1]
+                    end = pos + 2 + (head & 0x7F)
+                    if end > len(data):
+                        raise IndexError
+                    value = data[pos + 2 : end].hex().upper()
+                    if head & 0x80:
+                        value = value[:-1]
+                    pos = end
+                elif byte == _AD_JID:
+                    end = pos + 5 + (data[pos + 4] & 0x7F) if data[pos + 3] == _NIBBLE_8 else pos + 4
+                    raw = data[pos:end]
+                    value = jids.get(raw)
+                    if value is None:
+                        value, pos = _ad_jid(data, pos + 1)
+                        _remember(raw, value, pos == end)
+                    else:
+                        pos = end
+                else:
+                    value, pos = _READERS[byte](data, pos + 1)
+                attrs[key] = value
+        if size & 1:
+            node.content = None
+        elif (byte := data[pos]) == _LIST_8 or byte == _LIST_16:
+            if byte == _LIST_8:
+                count = data[pos + 1]
+                pos += 2
+            else:
+                count = (data[pos + 1] << 8) | data[pos + 2]
+                pos += 3
+            if len(stack) >= MAX_DEPTH:
+                raise DecodeError(f"nodes nest deeper than {MAX_DEPTH} levels")
+            children: list[Node] = []
+            node.content = children
+            if count:
+                stack.append((siblings, left - 1))
+                siblings = children
+                left = count
+                continue
+        elif byte == _BINARY_8:
+            end = pos + 2 + data[pos + 1]
+            if end > len(data):
+                raise DecodeError(f"binary of {end - pos - 2} bytes declared, only {len(data) - pos - 2} left")
+            node.content = data[pos + 2 : end]
+            pos = end
+        elif byte == _BINARY_20:
+            end = pos + 4 + (((data[pos + 1] & 0x0F) << 16) | (data[pos + 2] << 8) | data[pos + 3])
+            if end > len(data):
+                raise DecodeError(f"binary of {end - pos - 4} bytes declared, only {len(data) - pos - 4} left")
+            node.content = data[pos + 4 : end]
+            pos = end
+        else:
+            node.content, pos = _read_content(data, pos)
+        left -= 1
+        while not left:
+            if not stack:
+                return top[0], pos
+            siblings, left = stack.pop()
+
+
+def _read_header(data: bytes, pos: int) -> tuple[int, str, int]:
+    """A node's list header and tag at ``pos``, in any encoding: (list size, tag, offset after the tag)."""
     head = data[pos]
     if head == _LIST_8:
         size = data[pos + 1]
@@ -144,122 +269,39 @@ def _read_node(data: bytes, pos: int, depth: int) -> tuple[Node, int]:
         raise DecodeError(f"a node with list size 0 at offset {pos}")
     tag = _TOKEN_AT[data[pos]]
     if tag is not None:
-        pos += 1
-    else:
-        tag, pos = _read_text(data, pos)
-        if not tag:
-            raise DecodeError(f"a node with an empty tag at offset {pos}")
-    attrs: dict[str, AttrValue] = {}
-    if size > 2:
-        pos = _read_attrs(data, pos, (size - 1) >> 1, attrs)
-    if size & 1:
-        return Node(tag, attrs, None), pos
+        return size, tag, pos + 1
+    tag, pos = _read_text(data, pos)
+    if not tag:
+        raise DecodeError(f"a node with an empty tag at offset {pos}")
+    return size, tag, pos
+
+
+def _read_content(data: bytes, pos: int) -> tuple[Content, int]:
+    """Content other than a list or a BINARY_8/BINARY_20 at ``pos``: LIST_EMPTY, a token, BINARY_32, a string."""
     byte = data[pos]
-    if byte == _LIST_8:
-        count = data[pos + 1]
-        pos += 2
-    elif byte == _BINARY_8:
-        end = pos + 2 + data[pos + 1]
-        if end > len(data):
-            raise DecodeError(f"binary of {end - pos - 2} bytes declared, only {len(data) - pos - 2} left")
-        return Node(tag, attrs, data[pos + 2 : end]), end
-    elif byte == _BINARY_20:
-        end = pos + 4 + (((data[pos + 1] & 0x0F) << 16) | (data[pos + 2] << 8) | data[pos + 3])
-        if end > len(data):
-            raise DecodeError(f"binary of {end - pos - 4} bytes declared, only {len(data) - pos - 4} left")
-        return Node(tag, attrs, data[pos + 4 : end]), end
-    elif byte == _LIST_16:
-        count = (data[pos + 1] << 8) | data[pos + 2]
-        pos += 3
-    elif byte == 0:
-        return Node(tag, attrs, []), pos + 1
-    else:
-        content: Content
-        token = _TOKEN_AT[byte]
-        if token is not None:
-            content = token
-            pos += 1
-        elif byte == _BINARY_32:
-            content, pos = _read_binary(data, pos)
-        else:
-            content, pos = _read_text(data, pos)
-        return Node(tag, attrs, content), pos
-    if depth >= MAX_DEPTH:
-        raise DecodeError(f"nodes nest deeper than {MAX_DEPTH} levels")
-    depth += 1
-    children: list[Node] = []
-    append = children.append
-    for _ in range(count):
-        child, pos = _read_node(data, pos, depth)
-        append(child)
-    return Node(tag, attrs, children), pos
+    if byte == 0:
+        return [], pos + 1
+    token = _TOKEN_AT[byte]
+    if token is not None:
+        return token, pos + 1
+    if byte == _BINARY_32:
+        return _read_binary(data, pos)
+    return _read_text(data, pos)
 
 
-def _read_attrs(data: bytes, pos: int, count: int, attrs: dict[str, AttrValue]) -> int:
-    """Read ``count`` key/value pairs at ``pos`` into ``attrs``; return the offset after them."""
-    for _ in range(count):
-        key = _TOKEN_AT[data[pos]]
-        if key is not None:
-            pos += 1
-        else:
-            key, pos = _read_text(data, pos)
-        byte = data[pos]
-        value = _TOKEN_AT[byte]
-        if value is not None:
-            attrs[key] = value
-            pos += 1
-        elif byte == _NIBBLE_8:
-            head = data[pos + 1]
-            end = pos + 2 + (head & 0x7F)
-            if end > len(data):
-                raise IndexError
-            digits = data[pos + 2 : end].hex()
-            if head & 0x80:
-                digits = digits[:-1]
-            if digits.strip(_NIBBLE_HEX_DIGITS):
-                raise DecodeError(f"invalid nibble in packed string {data[pos + 2 : end].hex()!r}")
-            attrs[key] = digits.replace("a", "-").replace("b", ".")
-            pos = end
-        elif byte == _HEX_8:
-            head = data[pos + 1]
-            end = pos + 2 + (head & 0x7F)
-            if end > len(data):
-                raise IndexError
-            digits = data[pos + 2 : end].hex().upper()
-            attrs[key] = digits[:-1] if head & 0x80 else digits
-            pos = end
-        elif byte in (_JID_PAIR, _AD_JID):
-            # Most JIDs are a packed (or empty) user and a token server: look them up by their bytes.
-            end = 0
-            if byte == _JID_PAIR:
-                user = data[pos + 1]
-                if user == _NIBBLE_8:
-                    end = pos + 3 + (data[pos + 2] & 0x7F)
-                elif _TOKEN_AT[user] is not None or user == 0:
-                    end = pos + 2
-                if end and _TOKEN_AT[data[end]] is not None:
-                    end += 1
-                else:
-                    end = 0
-            elif data[pos + 3] == _NIBBLE_8:
-                end = pos + 5 + (data[pos + 4] & 0x7F)
-            if end:
-                raw = data[pos:end]
-                jid = _JIDS.get(raw)
-                if jid is None:
-                    jid, after = _read_jid(data, pos)
-                    if after != end:  # pragma: no cover - the peeked length is the parsed one
-                        raise DecodeError("inconsistent JID encoding")
-                    if len(_JIDS) >= _CACHE_SIZE:
-                        _JIDS.clear()
-                    _JIDS[raw] = jid
-                attrs[key] = jid
-                pos = end
-            else:
-                attrs[key], pos = _READERS[byte](data, pos + 1)
-        else:
-            attrs[key], pos = _READERS[byte](data, pos + 1)
-    return pos
+def _unpack_nibbles(digits: str, raw: bytes) -> str:
+    """A NIBBLE_8 string that is not all digits: check the nibbles, map ``a``/``b`` to ``-``/``.``."""
+    if digits.strip(_NIBBLE_HEX_DIGITS):
+        raise DecodeError(f"invalid nibble in packed string {raw.hex()!r}")
+    return digits.replace("a", "-").replace("b", ".")
+
+
+def _remember(raw: bytes, jid: JID, exact: bool) -> None:
+    """Memoise ``jid`` under ``raw`` when the JID spanned exactly those bytes (``exact``)."""
+    if exact:
+        if len(_JIDS) >= _CACHE_SIZE:
+            _JIDS.clear()
+        _JIDS[raw] = jid
 
 
 def _read_text(data: bytes, pos: int) -> tuple[str, int]:

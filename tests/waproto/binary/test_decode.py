@@ -10,7 +10,7 @@ from hypothesis import given
 
 from tests.waproto.binary.nodejson import expected_json, to_json
 from tests.waproto.binary.strategies import trees
-from waproto.binary import MAX_DEPTH, MAX_INFLATED, Node, marshal, unmarshal
+from waproto.binary import MAX_DEPTH, MAX_INFLATED, Node, decode, marshal, unmarshal
 from waproto.binary.tokens import DOUBLE_BYTE_TOKENS, SINGLE_BYTE_TOKENS
 from waproto.errors import DecodeError
 from waproto.jid import JID
@@ -98,6 +98,26 @@ def test_content_types() -> None:
 )
 def test_jid_encodings_decode_to_jid(encoded: str, jid: JID) -> None:
     assert value(encoded) == jid
+
+
+@pytest.mark.parametrize(
+    "jid",
+    [
+        JID("status", "s.whatsapp.net", device=1),  # AD_JID with a one-byte (token) user
+        JID("123", "lid", device=2),
+        JID("", "s.whatsapp.net"),
+        JID("status", "broadcast"),
+        JID("123", "g.us"),
+        JID("x", "abc"),
+    ],
+)
+def test_jids_ending_the_frame_decode_cold_and_from_the_memo(jid: JID) -> None:
+    # The JID memo looks ahead to find its key: it must not read past the last byte of the frame, and a
+    # remembered JID must come back equal.
+    frame = marshal(Node("iq", {"to": jid}))
+    decode.clear_caches()
+    assert unmarshal(frame).attrs["to"] == jid
+    assert unmarshal(frame).attrs["to"] == jid
 
 
 def test_jids_in_tags_and_keys_are_text() -> None:
