@@ -18,6 +18,7 @@ import select
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,9 @@ def unavailable_reason() -> str | None:
 class Harness:
     """A running ``node harness.mjs``; use as a context manager or call ``close()``."""
 
-    def __init__(self, timeout: float = 60.0) -> None:
+    def __init__(self, timeout: float = 60.0, env: Mapping[str, str] | None = None) -> None:
+        """Start Node; ``env`` adds to (or overrides) this process's environment for it, e.g.
+        ``{"NODE_EXTRA_CA_CERTS": ca_file}``, which Node reads only at start-up."""
         self.timeout = timeout
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the harness; closed in close()
         read_fd, write_fd = os.pipe()
@@ -72,7 +75,7 @@ class Harness:
             stdout=self._log,
             stderr=self._log,
             pass_fds=(write_fd,),
-            env={**os.environ, "WAP_HARNESS_FD": str(write_fd)},
+            env={**os.environ, **(env or {}), "WAP_HARNESS_FD": str(write_fd)},
         )
         os.close(write_fd)
         self._answers = os.fdopen(read_fd, "rb")
