@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final
 
 from waproto.binary import Node
@@ -67,8 +68,10 @@ from waproto.signal import (
     process_pre_key_bundle,
     unpad,
 )
+from waproto.signal.curve import KeyPair
+from waproto.signal.keys import MAX_PRE_KEY_ID, PreKeyRecord, SignedPreKeyRecord
 
-__all__ = ["MEDIA_KINDS", "DecryptFailure", "Received", "SimPhone"]
+__all__ = ["MEDIA_KINDS", "DecryptFailure", "PhoneKeys", "Received", "SimPhone"]
 
 #: The media kinds :meth:`SimPhone.send_media` builds, mapped to their ``Message`` field.
 MEDIA_KINDS: Final = {
@@ -122,9 +125,25 @@ class Received:
         self.out: list[Node] = out if out is not None else []
 
 
+@dataclass(frozen=True, slots=True)
+class PhoneKeys:
+    """Key material a phone is built from when its owner (the network state) already holds it.
+
+    ``pre_keys`` is **shared, not copied**: the phone deletes a one-time prekey from this very dict when
+    a ``pkmsg`` uses it, so the owner sees (and persists) the deletion.
+    """
+
+    identity: KeyPair
+    registration_id: int
+    signed_pre_key: SignedPreKeyRecord
+    pre_keys: dict[int, PreKeyRecord]
+
+
 class SimPhone:
     """The simulated primary phone (device 0) of ``account``. See the module docstring.
 
+    With ``keys`` the phone uses that key material (see :class:`PhoneKeys`); without, it generates an
+    identity, a signed prekey and ``pre_keys`` one-time prekeys, handed out by :meth:`published_keys`.
     ``device`` other than 0 makes it behave as a companion device of the account instead (for tests of
     fan-out to companions); it then keys nothing differently, it only sits at another device number.
     """
@@ -135,6 +154,7 @@ class SimPhone:
         registry: Registry,
         *,
         rng: Callable[[int], bytes],
+        keys: PhoneKeys | None = None,
         pre_keys: int = 50,
         echo: bool = False,
         auto_read: bool = False,
@@ -151,13 +171,21 @@ class SimPhone:
         self.auto_read = auto_read
         #: Everything sent and received, oldest first.
         self.log: list[LogEntry] = []
-        identity = generate_identity_key_pair(rng)
-        self.store = MemorySignalStore(identity, generate_registration_id(rng))
+        if keys is None:
+            identity = generate_identity_key_pair(rng)
+            keys = PhoneKeys(
+                identity, generate_registration_id(rng), generate_signed_pre_key(identity, 1, rng), {}
+            )
+            generate = pre_keys
+        else:
+            generate = 0
+        self.store = MemorySignalStore(keys.identity, keys.registration_id)
+        self.store.pre_keys = keys.pre_keys
+        self._signed = keys.signed_pre_key
+        self.store.signed_pre_keys[keys.signed_pre_key.key_id] = keys.signed_pre_key
         self.sender_keys = MemorySenderKeyStore()
-        self._signed = generate_signed_pre_key(identity, 1, rng)
-        self.store.signed_pre_keys[1] = self._signed
-        self._next_pre_key = 1
-        self._fresh: list[OneTimePreKey] = self.new_pre_keys(pre_keys)
+        self._next_pre_key = max(keys.pre_keys, default=0) % MAX_PRE_KEY_ID + 1
+        self._fresh: list[OneTimePreKey] = self.new_pre_keys(generate)
         self._skdm_sent: dict[JID, set[JID]] = {}
         self._sent: dict[str, tuple[JID, Message]] = {}
 
@@ -178,7 +206,7 @@ class SimPhone:
         for record in records:
             self.store.pre_keys[record.key_id] = record
         if records:
-            self._next_pre_key = records[-1].key_id % 0xFFFFFF + 1
+            self._next_pre_key = records[-1].key_id % MAX_PRE_KEY_ID + 1
         return [OneTimePreKey(r.key_id, r.key_pair.public) for r in records]
 
     def published_keys(self) -> DeviceKeys:

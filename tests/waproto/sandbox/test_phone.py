@@ -416,3 +416,36 @@ async def _distribution(phone: SimPhone, group: str) -> bytes:
 
     name = SenderKeyName(group, ProtocolAddress(phone.account.phone, 0))
     return await create_distribution_message(phone.sender_keys, name, phone.rng)
+
+
+async def test_phones_on_the_network_state_share_its_prekeys() -> None:
+    """The server's Network is a Registry; phones built from its key material consume its prekeys."""
+    import random
+
+    from waproto.sandbox.phone import PhoneKeys
+    from waproto.sandbox.routing import route_message, route_receipt
+    from waproto.sandbox.state import Network
+
+    rng = random.Random(11).randbytes
+    network = Network.open(None, rng=rng)
+    phones = {}
+    for number in ("15550001111", "15550002222"):
+        state = network.create_account(number, rng=rng, now=1)
+        keys = PhoneKeys(state.identity, state.registration_id, state.signed_pre_key, state.pre_keys)
+        phones[number] = SimPhone(state.account, network, rng=rng, keys=keys)
+    alice, bob = phones["15550001111"], phones["15550002222"]
+    assert alice.published_keys().pre_keys == []  # the network publishes, not the phone
+    bob_state = network.accounts["15550002222"]
+    before = set(bob_state.pre_keys)
+    stanza = await alice.send_text(bob.account.jid, "over the network", now=2)
+    routed = route_message(network, alice.device, stanza, now=2)
+    [delivery] = routed.deliveries
+    received = await bob.receive(delivery.node, now=2)
+    assert received.entry is not None
+    assert received.entry.text == "over the network"
+    [used] = before - set(bob_state.pre_keys)  # the network state saw the prekey go
+    assert used not in bob_state.published
+    [receipt] = received.out
+    [back] = route_receipt(network, bob.device, receipt, now=3).deliveries
+    await alice.receive(back.node, now=3)
+    assert alice.log[0].state == "delivered"
