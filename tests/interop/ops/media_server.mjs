@@ -1,7 +1,7 @@
 // Media-server ops: Baileys' own upload and download code (lib/Utils/messages-media.js, v6 and v7) against the
 // sandbox media server (waproto/sandbox/media), over HTTPS.
 //
-//   media_server.<v>.upload   {plaintext, mediaType, hostname, auth}
+//   media_server.<v>.upload   {plaintext, mediaType, hostname, auth, caFile?}
 //                             -> {mediaKey, fileSha256, fileEncSha256, fileLength, url, directPath, refreshes}
 //                                or {error, refreshes} when Baileys gives up
 //   media_server.<v>.download {mediaKey, mediaType, url, directPath, connectTo?} -> {plaintext}
@@ -10,14 +10,17 @@
 // media_conn made of `hostname` and `auth` (what the sandbox's media_conn IQ answered). `refreshes` counts how
 // often Baileys asked for a fresh media_conn (it does so when an upload is refused).
 //
-// TLS trust: the Node process must have been started with NODE_EXTRA_CA_CERTS naming the sandbox CA (the Python
-// Harness takes `env=`). That covers v6's axios, v7's node:https upload and v7's fetch download alike.
+// TLS trust: either the Node process was started with NODE_EXTRA_CA_CERTS naming the sandbox CA (the Python
+// Harness takes `env=`), which covers v6's axios, v7's node:https upload and v7's fetch download alike; or, for
+// uploads only, `caFile` makes the op pass Baileys `fetchAgent: new https.Agent({ca})` (the same socket config
+// option makeWASocket takes): v6 hands it to axios as httpsAgent, v7 to node:https as agent. v7's download uses
+// fetch, which ignores https agents (it wants an undici dispatcher), so it needs NODE_EXTRA_CA_CERTS.
 //
 // download runs downloadContentFromMessage. v7 builds https://<host of url><directPath>, so it reaches the sandbox
 // by itself. v6 always builds https://mmg.whatsapp.net<directPath> (it keeps `url` only when it starts with that
 // prefix), so `connectTo: "127.0.0.1:port"` passes it an https.Agent whose connections go to the sandbox while
 // TLS still checks the name mmg.whatsapp.net (which the sandbox certificate must then carry).
-import { promises as fs } from 'node:fs'
+import { promises as fs, readFileSync } from 'node:fs'
 import https from 'node:https'
 import tls from 'node:tls'
 
@@ -63,7 +66,7 @@ function redirectingAgent(connectTo) {
 
 function opsFor(tag, mm) {
   return {
-    [`media_server.${tag}.upload`]: async ({ plaintext, mediaType, hostname, auth }) => {
+    [`media_server.${tag}.upload`]: async ({ plaintext, mediaType, hostname, auth, caFile }) => {
       const enc = await mm.encryptedStream(Buffer.from(plaintext), mediaType, { logger: quiet })
       let refreshes = 0
       const refreshMediaConn = async (force) => {
@@ -73,7 +76,8 @@ function opsFor(tag, mm) {
       try {
         await settle(enc.encFilePath, (Math.floor(enc.fileLength / 16) + 1) * 16 + 10)
         const upload = mm.getWAUploadToServer(
-          { customUploadHosts: [], fetchAgent: undefined, logger: quiet, options: {} },
+          { customUploadHosts: [], fetchAgent: caFile ? new https.Agent({ ca: readFileSync(caFile) }) : undefined,
+            logger: quiet, options: {} },
           refreshMediaConn,
         )
         let urls

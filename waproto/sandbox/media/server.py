@@ -174,6 +174,10 @@ class MediaServer:
             request_node, auth=self.issue_auth(), hosts=self.hosts, ttl=self.ttl, auth_ttl=self.auth_ttl
         )
 
+    async def handle_media_conn(self, connection: object, iq: Node) -> Node:
+        """An IQ handler (``(connection, iq) -> answer``) for the sandbox's IQ table: :meth:`answer_media_conn`."""
+        return self.answer_media_conn(iq)
+
     @staticmethod
     def direct_path(digest: bytes) -> str:
         """The ``direct_path`` of the file with this SHA-256."""

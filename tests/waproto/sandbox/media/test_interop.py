@@ -146,3 +146,34 @@ async def test_a_refused_auth_fails_the_upload_and_nothing_is_stored(
     assert up["error"] == "Media upload failed on all hosts"
     assert up["refreshes"] == refreshes
     assert len(sandbox.server.store) == 0
+
+
+@pytest.mark.parametrize("uploader", ["v6", "v7"])
+async def test_fetch_agent_with_the_ca_is_enough_for_uploads(
+    baileys: Harness, media_tls: TLSFiles, nursery: trio.Nursery, uploader: str
+) -> None:
+    """The shared harness was started without NODE_EXTRA_CA_CERTS: Baileys' ``fetchAgent`` socket option, an
+    ``https.Agent({ca})``, is what makes it trust the sandbox for uploads (and without it the upload fails)."""
+    server = MediaServer()
+    endpoint = await nursery.start(serve_media, server, media_tls)
+    sandbox = Sandbox(server, endpoint, baileys)
+    hostname, auth = sandbox.media_conn()
+    args = {"plaintext": IMAGE, "mediaType": "image", "hostname": hostname, "auth": auth}
+    untrusting = await sandbox.call(f"media_server.{uploader}.upload", **args)
+    assert untrusting["error"] == "Media upload failed on all hosts"
+    up = await sandbox.call(f"media_server.{uploader}.upload", **args, caFile=str(media_tls.ca_file))
+    assert "error" not in up, up
+    stored = server.blob_for(up["directPath"])
+    assert stored is not None
+    assert (
+        decrypt_media(
+            stored,
+            up["mediaKey"],
+            MediaType.IMAGE,
+            file_enc_sha256=up["fileEncSha256"],
+            file_sha256=up["fileSha256"],
+            file_length=up["fileLength"],
+        )
+        == IMAGE
+    )
+    nursery.cancel_scope.cancel()

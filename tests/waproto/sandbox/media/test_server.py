@@ -175,6 +175,16 @@ async def test_media_conn_answer_names_this_server_with_a_working_auth(running: 
     assert (await running.upload()).status_code == 200
 
 
+async def test_handle_media_conn_is_an_iq_handler(running: Running) -> None:
+    """The (connection, iq) -> answer shape the sandbox's IQ table calls; each answer carries a fresh auth."""
+    first = await running.server.handle_media_conn(object(), MEDIA_CONN)
+    second = await running.server.handle_media_conn(object(), MEDIA_CONN)
+    assert first.attrs["id"] == "7"
+    auths = [node.child("media_conn").attrs["auth"] for node in (first, second)]  # type: ignore[union-attr]
+    assert auths[0] != auths[1]
+    assert all(isinstance(a, str) and running.server.auth_valid(a) for a in auths)
+
+
 async def test_media_conn_before_serving_is_a_local_error() -> None:
     server = MediaServer(clock=FakeClock())
     assert server.hosts == []
