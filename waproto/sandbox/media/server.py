@@ -29,7 +29,7 @@ Downloads by clients, precisely:
 - whatsmeow-style clients GET ``https://<media_conn host>`` + ``directPath`` + ``&hash=…&mms-type=…``; the
   extra query is ignored.
 - Simulated phones inside the sandbox need no HTTP at all: :meth:`MediaServer.blob_for` resolves a url or
-  direct path to the stored bytes.
+  direct path to the stored bytes, and :meth:`MediaServer.publish` stores a file they send.
 
 This module is NOT the media crypto (``waproto.media``: the server never decrypts) and NOT the IQ dispatcher
 (the sandbox core calls :meth:`MediaServer.answer_media_conn` for a ``media_conn`` IQ).
@@ -188,6 +188,13 @@ class MediaServer:
         if self.hostname is None:
             raise LocalProtocolError("the media server is not serving yet: no host for urls")
         return f"https://{self.hostname}{self.direct_path(digest)}"
+
+    def publish(self, encrypted: bytes) -> tuple[str, str]:
+        """Store an encrypted file without HTTP (a simulated phone sending media) and return its
+        ``(url, direct_path)`` for the message. Raises :class:`~waproto.errors.LocalProtocolError` when the
+        store refuses it or the server is not serving yet."""
+        digest = self.store.put(encrypted)
+        return self.url(digest), self.direct_path(digest)
 
     def blob_for(self, url_or_direct_path: str) -> bytes | None:
         """The stored bytes a message's ``url`` (any host) or ``directPath`` names, or None."""

@@ -129,6 +129,15 @@ async def test_upload_then_download_round_trip(running: Running) -> None:
     assert running.server.blob_for("/v/t62.7118-24/nothing.enc") is None
 
 
+async def test_a_phone_publishes_without_http_and_clients_download_it(running: Running) -> None:
+    url, direct_path = running.server.publish(FILE)
+    assert url == running.endpoint.base_url + direct_path
+    assert (await running.client.get(url)).content == FILE
+    assert running.server.blob_for(direct_path) == FILE
+    with pytest.raises(LocalProtocolError, match="too_large"):
+        running.server.publish(b"x" * 4097)
+
+
 async def test_padded_tokens_and_a_repeated_upload_are_accepted(running: Running) -> None:
     first = await running.upload()
     again = await running.upload(token=TOKEN + "=")
