@@ -254,8 +254,7 @@ class MediaServer:
             refused = self.store.refusal(request.content_length, digest)
             if refused is not None:
                 return self._refused(refused)
-        body = await request.get_data(cache=False)
-        assert isinstance(body, bytes)
+        body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
         if hashlib.sha256(body).digest() != digest:
             return _error(400, "hash_mismatch", "SHA-256 of the body does not match the token", "token")
         refused = self.store.refusal(len(body), digest)
