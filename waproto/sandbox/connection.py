@@ -269,6 +269,7 @@ class Connection:
         if self.close_reason is not None:
             return
         self.close_reason = reason
+        self.sandbox.forget(self)
         level = logging.WARNING if code != CLOSE_NORMAL else logging.INFO
         log.log(level, "%s: closing (%s)", self.name, reason)
         with trio.CancelScope(shield=True), trio.move_on_after(2):
