@@ -28,10 +28,12 @@ the media store returned, :meth:`SimPhone.open_media` decrypts a blob the caller
 
 from __future__ import annotations
 
+import base64
+import binascii
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from waproto.binary import Node
 from waproto.errors import DecodeError, LocalProtocolError, RemoteProtocolError
@@ -70,8 +72,10 @@ from waproto.signal import (
 )
 from waproto.signal.curve import KeyPair
 from waproto.signal.keys import MAX_PRE_KEY_ID, PreKeyRecord, SignedPreKeyRecord
+from waproto.signal.sender_keys import SenderKeyRecord
+from waproto.signal.session import SessionRecord
 
-__all__ = ["MEDIA_KINDS", "DecryptFailure", "PhoneKeys", "Received", "SimPhone"]
+__all__ = ["MEDIA_KINDS", "SEND_CACHE", "DecryptFailure", "PhoneKeys", "Received", "SimPhone"]
 
 #: The media kinds :meth:`SimPhone.send_media` builds, mapped to their ``Message`` field.
 MEDIA_KINDS: Final = {
@@ -81,6 +85,9 @@ MEDIA_KINDS: Final = {
     "document": "document_message",
     "sticker": "sticker_message",
 }
+
+#: How many sent messages a phone keeps for answering retry receipts (whatsmeow keeps 256).
+SEND_CACHE: Final = 256
 
 _RECEIPT_STATES: Final[dict[str, ReceiptState]] = {
     "": "delivered",
@@ -123,6 +130,18 @@ class Received:
         self.failure = failure
         #: Stanzas for the server: receipts, an echo bot's reply.
         self.out: list[Node] = out if out is not None else []
+
+
+class _SenderKeys(MemorySenderKeyStore):
+    """A memory sender-key store that remembers which names it holds (for :meth:`SimPhone.export_state`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[SenderKeyName] = set()
+
+    async def store_sender_key(self, name: SenderKeyName, record: SenderKeyRecord) -> None:
+        self.names.add(name)
+        await super().store_sender_key(name, record)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +202,7 @@ class SimPhone:
         self.store.pre_keys = keys.pre_keys
         self._signed = keys.signed_pre_key
         self.store.signed_pre_keys[keys.signed_pre_key.key_id] = keys.signed_pre_key
-        self.sender_keys = MemorySenderKeyStore()
+        self.sender_keys = _SenderKeys()
         self._next_pre_key = max(keys.pre_keys, default=0) % MAX_PRE_KEY_ID + 1
         self._fresh: list[OneTimePreKey] = self.new_pre_keys(generate)
         self._skdm_sent: dict[JID, set[JID]] = {}
@@ -279,6 +298,8 @@ class SimPhone:
             chat = peer.jid
             node = await self._direct_stanza(peer, message, message_id)
         self._sent[message_id] = (chat, message)
+        while len(self._sent) > SEND_CACHE:
+            del self._sent[next(iter(self._sent))]
         self.log.append(LogEntry.make(message_id, "out", chat, self.device, now, message, "pending"))
         return node
 
@@ -490,6 +511,60 @@ class SimPhone:
         attrs: dict[str, str | JID] = {"id": message_id, "to": device, "type": _stanza_type(message)}
         return Received(out=[Node("message", attrs, [enc])])
 
+    # ----------------------------------------------------------------- persistence
+
+    async def export_state(self) -> dict[str, Any]:
+        """What the phone learnt, JSON-ready: sessions, peer identities, sender keys, which devices hold
+        its sender keys, and the log. Key material of its own is not included (that is :class:`PhoneKeys`,
+        kept by the owner); prekeys used up are gone from the owner's dict already."""
+        sender_keys = []
+        for name in sorted(self.sender_keys.names, key=str):
+            record = await self.sender_keys.load_sender_key(name)
+            if record is not None:
+                sender = [name.sender.name, name.sender.device_id]
+                sender_keys.append([name.group_id, sender, _b64(record.serialize())])
+        return {
+            "sessions": [[a.name, a.device_id, _b64(r.serialize())] for a, r in self.store.sessions.items()],
+            "identities": [[a.name, a.device_id, key.hex()] for a, key in self.store.identities.items()],
+            "sender_keys": sender_keys,
+            "skdm_sent": {
+                str(group): sorted(str(d) for d in devices) for group, devices in self._skdm_sent.items()
+            },
+            "log": [entry.to_state() for entry in self.log],
+        }
+
+    async def import_state(self, data: Any) -> None:
+        """Restore what :meth:`export_state` returned (into a phone built from the same keys).
+
+        Raises ``DecodeError`` for data that is not such a state; the phone is then unchanged."""
+        try:
+            sessions = {
+                ProtocolAddress(n, d): SessionRecord.deserialize(_unb64(r)) for n, d, r in data["sessions"]
+            }
+            identities = {ProtocolAddress(n, d): bytes.fromhex(k) for n, d, k in data["identities"]}
+            sender_keys = [
+                (SenderKeyName(g, ProtocolAddress(s[0], s[1])), SenderKeyRecord.deserialize(_unb64(r)))
+                for g, s, r in data["sender_keys"]
+            ]
+            skdm_sent = {parse_jid(g): {parse_jid(d) for d in ds} for g, ds in data["skdm_sent"].items()}
+            log = [LogEntry.from_state(item) for item in data["log"]]
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            binascii.Error,
+            LocalProtocolError,
+            DecodeError,
+        ) as exc:
+            raise DecodeError(f"not a simulated phone's state: {exc!r}") from exc
+        self.store.sessions.update(sessions)
+        self.store.identities.update(identities)
+        for name, record in sender_keys:
+            await self.sender_keys.store_sender_key(name, record)
+        self._skdm_sent.update(skdm_sent)
+        self.log = log
+
     # ----------------------------------------------------------------- the log
 
     def find(self, message_id: str, direction: str | None = None) -> LogEntry | None:
@@ -524,6 +599,14 @@ class SimPhone:
 
 
 # --------------------------------------------------------------------- helpers
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
 
 
 def _jid(node: Node, name: str) -> JID | None:

@@ -17,11 +17,13 @@ plaintext the phone attaches on request.
 from __future__ import annotations
 
 import base64
+import binascii
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from waproto.jid import JID
-from waproto.proto import Message
+from waproto.errors import DecodeError, LocalProtocolError
+from waproto.jid import JID, parse_jid
+from waproto.proto import Message, decode
 
 __all__ = ["Direction", "LogEntry", "ReceiptState", "kind_of", "media_fields"]
 
@@ -156,6 +158,46 @@ class LogEntry:
         if self.media_bytes is not None:
             what += f" ({len(self.media_bytes)} bytes decrypted)"
         return f"{self.timestamp} {arrow} {self.chat} ({self.sender}) {what} [{self.state}]"
+
+    def to_state(self) -> dict[str, Any]:
+        """Everything in the entry, JSON-ready (the message as base64 protobuf), for :meth:`from_state`."""
+        return {
+            "id": self.id,
+            "direction": self.direction,
+            "chat": str(self.chat),
+            "sender": str(self.sender),
+            "timestamp": self.timestamp,
+            "state": self.state,
+            "message": base64.b64encode(self.message.SerializeToString()).decode("ascii"),
+            "receipts": dict(self.receipts),
+            "detail": self.detail,
+        }
+
+    @classmethod
+    def from_state(cls, data: Any) -> LogEntry:
+        """The entry :meth:`to_state` described. Raises ``DecodeError`` for anything else."""
+        try:
+            direction, state = data["direction"], data["state"]
+            if direction not in ("in", "out") or state not in _ORDER:
+                raise ValueError(f"direction {direction!r} / state {state!r}")
+            message = decode(Message, base64.b64decode(data["message"], validate=True))
+            entry = cls.make(
+                str(data["id"]),
+                direction,
+                parse_jid(data["chat"]),
+                parse_jid(data["sender"]),
+                int(data["timestamp"]),
+                message,
+                state,
+            )
+            receipts = data["receipts"]
+            if not all(isinstance(k, str) and v in _ORDER for k, v in receipts.items()):
+                raise ValueError("receipts")
+            entry.receipts = dict(receipts)
+            entry.detail = str(data["detail"])
+        except (KeyError, TypeError, ValueError, AttributeError, binascii.Error, LocalProtocolError) as exc:
+            raise DecodeError(f"not a phone log entry: {exc!r}") from exc
+        return entry
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready summary (no key material; media as its kind, name and decrypted size)."""

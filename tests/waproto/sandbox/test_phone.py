@@ -449,3 +449,62 @@ async def test_phones_on_the_network_state_share_its_prekeys() -> None:
     [back] = route_receipt(network, bob.device, receipt, now=3).deliveries
     await alice.receive(back.node, now=3)
     assert alice.log[0].state == "delivered"
+
+
+async def test_state_survives_a_restart() -> None:
+    import json
+
+    from waproto.errors import DecodeError
+    from waproto.sandbox.phone import PhoneKeys
+
+    net = Net()
+    alice, bob = net.add("15550001111", "Alice"), net.add("15550002222")
+    group = net.registry.add_group(
+        new_group(
+            net.registry,
+            group_id="99",
+            subject="g",
+            creator=alice.account.jid,
+            participants=[bob.account.jid],
+            now=1,
+        )
+    )
+    await net.send(alice.device, await alice.send_text(bob.account.jid, "before", now=net.now))
+    await net.send(bob.device, await bob.send_text(alice.account.jid, "reply", now=net.now))
+    await net.send(alice.device, await alice.send_text(group.jid, "group before", now=net.now))
+
+    def reborn(old: SimPhone) -> SimPhone:
+        keys = PhoneKeys(old.store.identity, old.registration_id, old._signed, old.store.pre_keys)
+        phone = SimPhone(old.account, net.registry, rng=net.rng, keys=keys)
+        net.phones[phone.device] = phone
+        return phone
+
+    states = {p.device: json.loads(json.dumps(await p.export_state())) for p in (alice, bob)}
+    alice, bob = reborn(alice), reborn(bob)
+    for phone in (alice, bob):
+        await phone.import_state(states[phone.device])
+    assert [e.text for e in alice.log] == ["before", "reply", "group before"]
+    assert alice.log[0].state == "delivered"
+    after = await alice.send_text(bob.account.jid, "after", now=net.now)
+    assert [enc.attrs["type"] for enc in _encs_for(after, bob.device)] == ["msg"]
+    await net.send(alice.device, after)
+    again = await alice.send_text(group.jid, "group after", now=net.now)
+    assert again.children[0].children == []  # bob still holds alice's sender key
+    await net.send(alice.device, again)
+    assert [e.text for e in bob.log] == ["before", "reply", "group before", "after", "group after"]
+    for bad in ({}, {"sessions": [["x", 0, "!!"]]}, {**states[bob.device], "log": [{"id": "x"}]}):
+        with pytest.raises(DecodeError):
+            await bob.import_state(bad)
+    assert len(bob.log) == 5
+
+
+async def test_the_send_cache_is_bounded() -> None:
+    from waproto.sandbox.phone import SEND_CACHE
+
+    net = Net()
+    alice, bob = net.add("15550001111"), net.add("15550002222")
+    for i in range(SEND_CACHE + 3):
+        await alice.send_text(bob.account.jid, str(i), now=net.now, message_id=f"ID{i}")
+    assert len(alice._sent) == SEND_CACHE
+    assert "ID0" not in alice._sent
+    assert f"ID{SEND_CACHE + 2}" in alice._sent

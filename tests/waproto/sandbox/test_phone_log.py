@@ -72,3 +72,33 @@ def test_line_and_json() -> None:
     assert data["mimetype"] == "application/pdf"
     assert data["decrypted"] is True
     assert "media_key" not in data
+
+
+def test_state_round_trip_and_garbage() -> None:
+    import pytest
+
+    from waproto.errors import DecodeError
+
+    entry = _entry(Message(conversation="keep me"))
+    entry.advance("delivered", by="x")
+    again = LogEntry.from_state(entry.to_state())
+    assert (again.text, again.state, again.receipts, again.chat) == (
+        "keep me",
+        "delivered",
+        {"x": "delivered"},
+        CHAT,
+    )
+    good = entry.to_state()
+    for bad in (
+        {},
+        {**good, "direction": "sideways"},
+        {**good, "state": "lost"},
+        {**good, "message": "!!"},
+        {**good, "message": "AQ=="},  # not a Message protobuf
+        {**good, "chat": "no jid"},
+        {**good, "receipts": {"x": "nope"}},
+        {**good, "timestamp": "soon"},
+        "not even a dict",
+    ):
+        with pytest.raises(DecodeError):
+            LogEntry.from_state(bad)
