@@ -107,6 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = commands.add_parser("plugins", parents=[config_opt], help="list loaded plugins and their hooks")
     plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
     plugins.set_defaults(handler=_plugins)
+
+    sandbox = commands.add_parser(
+        "sandbox", help="run the WhatsApp sandbox (a simulated network clients can link to) until SIGINT"
+    )
+    sandbox.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
+    sandbox.add_argument("--port", type=_port, default=0, help="TCP port (default: 0, any free port)")
+    sandbox.add_argument("--state", metavar="DIR", type=Path, default=Path("sandbox-state"),
+                         help="state directory: root key, accounts, media (default: ./sandbox-state)")
+    sandbox.add_argument("--root-key", metavar="HEX", help="the root private key to use (default: kept in the state directory)")
+    sandbox.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                         help="logging threshold (default: info)")
+    sandbox.set_defaults(handler=_sandbox)
     return parser
 
 
@@ -168,6 +180,50 @@ def _serve(args: argparse.Namespace) -> int:
 
     plugins = Plugins.load(config)
     trio.run(functools.partial(serve, config, plugins=plugins))
+    return 0
+
+
+# ---------------------------------------------------------------- sandbox
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    """First stdout line: the sandbox's JSON banner (url, control, root_public_key, ca_file); then logs."""
+    root: bytes | None = None
+    if args.root_key is not None:
+        try:
+            root = bytes.fromhex(args.root_key)
+        except ValueError:
+            root = b""
+        if len(root) != 32:
+            raise _Fail("--root-key must be 64 hex digits (a 32-byte private key)", 2)
+    import functools
+
+    import trio
+
+    from waproto.sandbox.server import run_standalone
+    from waproto.sandbox.state import StateError
+
+    def announce(line: str) -> None:
+        print(line, flush=True)
+        logging.basicConfig(
+            level=args.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stdout,
+        )
+
+    try:
+        try:
+            trio.run(functools.partial(run_standalone, host=args.host, port=args.port, state_dir=args.state,
+                                       root_private=root, announce=announce, stop_on_signals=True))
+        except BaseExceptionGroup as group:  # a failure to bind comes out of the servers' nursery
+            match, rest = group.split(OSError)
+            if match is None or rest is not None:
+                raise
+            raise _leaves(match)[0] from group
+    except StateError as exc:
+        raise _Fail(str(exc), 2) from exc
+    except OSError as exc:
+        raise _Fail(f"cannot serve the sandbox: {exc}", 1) from exc
     return 0
 
 

@@ -16,10 +16,14 @@ This module is not the protocol of one connection (``connection``) and holds no 
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import secrets
+import signal
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, cast
 
 import trio
@@ -36,7 +40,7 @@ from waproto.sandbox.iqs import IqTable, register_basic_iqs
 from waproto.sandbox.linking import Linker
 from waproto.sandbox.state import Network
 
-__all__ = ["LoginHook", "Sandbox", "StanzaHandler", "create_app", "serve"]
+__all__ = ["LoginHook", "Sandbox", "StanzaHandler", "create_app", "run_standalone", "serve", "start_media"]
 
 log = logging.getLogger(__name__)
 
@@ -196,3 +200,60 @@ async def serve(
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(run)
         task_status.started(str(binds[0]))
+
+
+async def start_media(
+    nursery: trio.Nursery, sandbox: Sandbox, state_dir: Path, *, host: str = "127.0.0.1", port: int = 0
+) -> Any:
+    """Start the media server (``waproto.sandbox.media``) in ``nursery`` and answer ``media_conn`` with it.
+
+    Its CA, certificate and blobs live under ``state_dir`` (``media-tls/``, ``media/``). Returns the
+    ``MediaEndpoint`` (``ca_file``, ``base_url``).
+    """
+    from waproto.sandbox.media import BlobStore, MediaServer, ensure_tls_files, serve_media
+
+    tls = ensure_tls_files(state_dir / "media-tls", [host])
+    media = MediaServer(BlobStore(state_dir / "media"), token_bytes=sandbox.rng)
+    endpoint = await nursery.start(functools.partial(serve_media, media, tls, host=host, port=port))
+    sandbox.iqs.register("w:m", "media_conn", media.handle_media_conn)
+    return endpoint
+
+
+async def run_standalone(
+    *,
+    host: str,
+    port: int,
+    state_dir: Path,
+    root_private: bytes | None = None,
+    announce: Callable[[str], None] = print,
+    stop_on_signals: bool = False,
+) -> None:
+    """What ``waporta sandbox`` runs: the sandbox and its media server until cancelled (or, with
+    ``stop_on_signals``, until SIGINT or SIGTERM: then it returns; main thread only).
+
+    Once both listen, ``announce`` gets one JSON line: ``{"url": "ws://…/ws/chat", "control":
+    "http://…/sandbox", "root_public_key": "<hex>", "ca_file": "<path>", "media": "https://…"}``.
+    """
+    network = Network.open(state_dir, rng=secrets.token_bytes, root_private=root_private)
+    sandbox = Sandbox(network)
+    async with trio.open_nursery() as nursery:
+        endpoint = await start_media(nursery, sandbox, state_dir, host=host)
+        base = await nursery.start(serve, sandbox, host, port)
+        announce(
+            json.dumps(
+                {
+                    "url": base.replace("http://", "ws://", 1) + "/ws/chat",
+                    "control": base + "/sandbox",
+                    "root_public_key": sandbox.root_public_key.hex(),
+                    "ca_file": str(endpoint.ca_file),
+                    "media": endpoint.base_url,
+                }
+            )
+        )
+        log.info("sandbox running: %d accounts in %s", len(network.accounts), state_dir)
+        if stop_on_signals:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    log.info("stopping (%s)", signal.Signals(signum).name)
+                    nursery.cancel_scope.cancel()
+                    break
