@@ -4,6 +4,8 @@ bots, media, receipts, retries, offline queues; and interop with libsignal-node.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.waproto.sandbox.net import Net
 from waproto.binary import Node
@@ -14,6 +16,22 @@ from waproto.proto import Message, decode
 from waproto.sandbox.phone import SimPhone
 from waproto.sandbox.routing import new_group
 from waproto.signal import unpad
+
+
+def _fuzz_nodes() -> st.SearchStrategy[Node]:
+    alice, bob = JID("15550001111", "s.whatsapp.net"), JID("15550002222", "s.whatsapp.net")
+    values = st.one_of(
+        st.sampled_from(
+            [alice, bob.with_device(1), JID("5", "g.us"), JID("1999", "s.whatsapp.net"), JID("", "lid")]
+        ),
+        st.sampled_from(["", "x", "pkmsg", "msg", "skmsg", "retry", "read", "message", "2"]),
+    )
+    attrs = st.dictionaries(
+        st.sampled_from(["id", "from", "participant", "type", "class", "t", "error"]), values
+    )
+    tags = st.sampled_from(["message", "receipt", "ack", "enc", "list", "item", "retry", "notification"])
+    leaf = st.builds(Node, tags, attrs, st.one_of(st.none(), st.binary(max_size=40), st.text(max_size=4)))
+    return st.recursive(leaf, lambda c: st.builds(Node, tags, attrs, st.lists(c, max_size=3)), max_leaves=8)
 
 
 def _encs_for(stanza: Node, device: JID) -> list[Node]:
@@ -508,3 +526,16 @@ async def test_the_send_cache_is_bounded() -> None:
     assert len(alice._sent) == SEND_CACHE
     assert "ID0" not in alice._sent
     assert f"ID{SEND_CACHE + 2}" in alice._sent
+
+
+@settings(max_examples=150)
+@given(node=_fuzz_nodes())
+async def test_a_phone_never_raises_on_garbage(node: Node) -> None:
+    net = Net(seed=1)
+    alice, bob = net.add("15550001111"), net.add("15550002222")
+    received = await bob.receive(node, now=1)
+    assert all(out.tag in ("receipt", "message") for out in received.out)
+    assert (received.failure is None) or received.entry is None
+    # still works afterwards
+    await net.send(alice.device, await alice.send_text(bob.account.jid, "fine", now=2))
+    assert bob.log[-1].text == "fine"

@@ -4,6 +4,8 @@ groups and the w:g2 iqs."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from waproto.binary import Node
 from waproto.errors import LocalProtocolError
@@ -17,6 +19,7 @@ from waproto.sandbox.routing import (
     route_message,
     route_receipt,
 )
+from waproto.sandbox.usync import answer_prekey_fetch, answer_usync
 
 PN = "s.whatsapp.net"
 A = Account("15550001111", "101", "Alice")
@@ -291,3 +294,95 @@ def test_group_iqs(registry: MemoryRegistry) -> None:
     )
     assert answer_group_iq(unknown, registry, A.jid, now=NOW, new_group_id="8")[0].attrs["type"] == "error"
     assert answer_group_iq(Node("iq", {"id": "z"}), registry, A.jid, now=NOW, new_group_id="8")[1] is None
+
+
+# --------------------------------------------------------------------- garbage never raises
+
+
+_JIDS = st.sampled_from(
+    [
+        A.jid,
+        B.jid.with_device(5),
+        B.lid_jid,
+        JID(C.lid, "lid", device=7),
+        JID("120363000000000009", "g.us"),
+        JID("999", "g.us"),
+        JID("", PN),
+        JID("status", "broadcast"),
+        JID("1", "newsletter"),
+        JID("1999", PN, device=3),
+    ]
+)
+_VALUES = st.one_of(
+    _JIDS,
+    st.sampled_from(["", "x", "0", "pkmsg", "skmsg", "msg", "read", "+1555", "a@b@c"]),
+    st.text(max_size=5),
+)
+_KEYS = st.sampled_from(
+    ["id", "to", "from", "type", "participant", "jid", "recipient", "subject", "v", "count"]
+)
+_TAGS = st.sampled_from(
+    [
+        "message",
+        "receipt",
+        "participants",
+        "to",
+        "enc",
+        "device-identity",
+        "list",
+        "item",
+        "iq",
+        "usync",
+        "query",
+        "user",
+        "devices",
+        "contact",
+        "lid",
+        "key",
+        "create",
+        "participant",
+        "x",
+    ]
+)
+
+
+def _nodes() -> st.SearchStrategy[Node]:
+    leaf = st.builds(
+        Node,
+        _TAGS,
+        st.dictionaries(_KEYS, _VALUES, max_size=4),
+        st.one_of(st.none(), st.binary(max_size=8), st.text(max_size=8)),
+    )
+    return st.recursive(
+        leaf,
+        lambda children: st.builds(
+            Node, _TAGS, st.dictionaries(_KEYS, _VALUES, max_size=4), st.lists(children, max_size=4)
+        ),
+        max_leaves=12,
+    )
+
+
+@settings(max_examples=300)
+@given(node=_nodes(), sender=_JIDS)
+def test_garbage_stanzas_are_answered_never_raised(node: Node, sender: JID) -> None:
+    registry = MemoryRegistry()
+    for account in (A, B, C):
+        registry.add_account(account)
+    registry.devices[B.phone][5] = None
+    registry.add_group(
+        new_group(
+            registry, group_id="120363000000000009", subject="g", creator=A.jid, participants=[B.jid], now=1
+        )
+    )
+    for route in (route_message, route_receipt):
+        routed = route(registry, sender, node, now=NOW)
+        assert routed.ack is not None
+        assert routed.ack.tag == "ack"
+        assert (routed.error is None) or not routed.deliveries
+        for delivery in routed.deliveries:
+            assert delivery.device.server == PN
+    for answer in (answer_usync(node, registry), answer_prekey_fetch(node, registry)):
+        assert answer.tag == "iq"
+        assert answer.attrs["type"] in ("result", "error")
+    answer, _ = answer_group_iq(node, registry, sender, now=NOW, new_group_id="5")
+    assert answer.attrs["type"] in ("result", "error")
