@@ -40,6 +40,8 @@ class Node:
     binary content as ``bytes`` and token, packed and JID content as ``str`` (PROTOCOL.md §2.3).
     """
 
+    # waproto.binary.decode makes nodes with object.__new__ and sets these three slots directly (half
+    # the cost of this dataclass's __init__): a new field or a __post_init__ must be added there too.
     tag: str
     attrs: dict[str, AttrValue] = field(default_factory=dict)
     content: Content = None
