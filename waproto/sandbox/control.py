@@ -9,6 +9,12 @@ Routes (bodies and answers are JSON objects):
 - ``POST /sandbox/accounts/{phone}/scan {qr}`` → ``{jid}``: the phone scans a QR (either format) and
   links that companion; answers once the companion countersigned;
 - ``POST /sandbox/accounts/{phone}/link-code {code}`` → ``{jid}``: the phone enters a pairing code;
+- ``POST /sandbox/accounts/{phone}/send {to, text}`` → ``{id}``: the simulated phone sends a text to ``to``
+  (a phone number, a group id or a JID); answers once it was delivered (or queued);
+- ``GET /sandbox/accounts/{phone}/messages`` → ``{messages: [...]}``: the phone's log, decrypted, with receipt
+  states;
+- ``POST /sandbox/groups {subject, participants: [phone, ...]}`` → 201 ``{jid, subject, participants}`` (the first
+  participant creates it);
 - ``POST /sandbox/devices/{jid}/disconnect`` → ``{disconnected}``: drop the device's socket;
 - ``POST /sandbox/devices/{jid}/logout`` → ``{unlinked: true}``: unlink the device (it gets 401).
 
@@ -29,7 +35,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from waproto.errors import LocalProtocolError
-from waproto.jid import DEFAULT_USER_SERVER, HIDDEN_USER_SERVER, JID
+from waproto.jid import DEFAULT_USER_SERVER, GROUP_SERVER, HIDDEN_USER_SERVER, JID
 from waproto.sandbox.linking import LinkError
 from waproto.sandbox.state import AccountState, StateError, valid_phone
 
@@ -171,6 +177,62 @@ def register_control_routes(app: QuartTrio, sandbox: Sandbox) -> None:
         assert code is not None
         jid = await sandbox.linker.enter_code(phone, code)
         return {"jid": str(jid)}, 200
+
+    def recipient(text: str) -> JID:
+        network = sandbox.network
+        if "@" in text:
+            try:
+                jid = JID.parse(text)
+            except LocalProtocolError as exc:
+                raise LinkError(400, "invalid_field", "'to' is not a JID") from exc
+            if network.group(jid.to_non_ad()) is not None or network.account_of(jid) is not None:
+                return jid.to_non_ad()
+        elif valid_phone(text) and text in network.accounts:
+            return network.accounts[text].jid
+        elif network.group(JID(text, GROUP_SERVER)) is not None:
+            return JID(text, GROUP_SERVER)
+        raise LinkError(404, "unknown_recipient", f"'to' names no account or group: {text[:40]!r}")
+
+    @app.post("/sandbox/accounts/<phone>/send")
+    async def send(phone: str) -> Response:
+        phone_of(phone)
+        body = await json_body()
+        if body is None:
+            return error_response(400, "invalid_json", "the body must be a JSON object")
+        to = recipient(_string_field(body, "to") or "")
+        text = _string_field(body, "text")
+        assert text is not None
+        try:
+            message_id = await sandbox.messaging.send_text(phone, to, text)
+        except LocalProtocolError as exc:
+            return error_response(409, "cannot_send", str(exc))
+        return {"id": message_id}, 200
+
+    @app.get("/sandbox/accounts/<phone>/messages")
+    async def messages(phone: str) -> Response:
+        phone_of(phone)
+        sim = await sandbox.messaging.phone(phone)
+        return {"messages": [entry.to_json() for entry in sim.log]}, 200
+
+    @app.post("/sandbox/groups")
+    async def create_group() -> Response:
+        body = await json_body()
+        if body is None:
+            return error_response(400, "invalid_json", "the body must be a JSON object")
+        subject = _string_field(body, "subject")
+        participants = body.get("participants")
+        if not isinstance(participants, list) or not participants or not all(isinstance(p, str) for p in participants):
+            return error_response(400, "invalid_field", "'participants' must be a non-empty list of phone numbers", field="participants")
+        unknown = [p for p in participants if p not in sandbox.network.accounts]
+        if unknown:
+            return error_response(404, "unknown_account", f"no account {unknown[0][:40]!r}", field="participants")
+        assert subject is not None
+        try:
+            jid = sandbox.messaging.create_group(subject, participants)
+        except LocalProtocolError as exc:
+            return error_response(400, "invalid_field", str(exc))
+        group = sandbox.network.groups[jid]
+        return {"jid": str(jid), "subject": group.subject, "participants": [str(p) for p in group.participants]}, 201
 
     @app.post("/sandbox/devices/<device>/disconnect")
     async def disconnect(device: str) -> Response:

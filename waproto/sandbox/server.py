@@ -38,6 +38,7 @@ from waproto.jid import JID
 from waproto.sandbox.connection import Connection
 from waproto.sandbox.iqs import IqTable, register_basic_iqs
 from waproto.sandbox.linking import Linker
+from waproto.sandbox.messaging import Messaging
 from waproto.sandbox.state import Network
 
 __all__ = ["LoginHook", "Sandbox", "StanzaHandler", "create_app", "run_standalone", "serve", "start_media"]
@@ -88,6 +89,9 @@ class Sandbox:
         self.stanza_handlers: dict[str, StanzaHandler] = {}
         #: Awaited after each login's ``<success>``.
         self.login_hooks: list[LoginHook] = []
+        #: Phones, routing, usync, groups and offline queues.
+        self.messaging = Messaging(self)
+        self.messaging.install()
 
     def now(self) -> int:
         """Unix seconds."""
@@ -125,6 +129,7 @@ class Sandbox:
         if state is None or self.network.remove_companion(state.phone, device.device) is None:
             return False
         connection = self.connections.get(state.device_jid(device.device))
+        self.messaging.queues.forget(state.device_jid(device.device))
         if connection is not None:
             await connection.stream_error("401", [Node("conflict", {"type": "device_removed"})], reason=reason)
         log.info("unlinked %s (%s)", state.device_jid(device.device), reason)

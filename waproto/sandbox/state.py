@@ -50,6 +50,7 @@ __all__ = [
     "Network",
     "StateError",
     "valid_phone",
+    "write_json",
 ]
 
 #: The file holding the root key pair in a state directory.
@@ -219,7 +220,7 @@ class Network:
         if path is not None:
             path.mkdir(parents=True, exist_ok=True)
             if root_file is not None and not root_file.exists():
-                _write_json(root_file, {"private": root.private.hex(), "public": root.public.hex()})
+                write_json(root_file, {"private": root.private.hex(), "public": root.public.hex()})
             network.save()
         return network
 
@@ -236,7 +237,7 @@ class Network:
     def save(self) -> None:
         """Write ``network.json`` (atomically, mode 0600) when there is a state directory."""
         if self.state_dir is not None:
-            _write_json(self.state_dir / NETWORK_FILE, self._to_json())
+            write_json(self.state_dir / NETWORK_FILE, self._to_json())
 
     # ----------------------------------------------------------------- accounts and devices
 
@@ -400,7 +401,8 @@ def _load_json(path: Path) -> Any:
         raise StateError(f"cannot read {path}: {exc}") from exc
 
 
-def _write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` atomically, mode 0600 (creating the directory)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:

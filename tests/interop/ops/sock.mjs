@@ -83,6 +83,7 @@ function makeSocket(state) {
     defaultQueryTimeoutMs: 15000,
     markOnlineOnConnect: false,
     syncFullHistory: false,
+    shouldSyncHistoryMessage: () => false,
     getMessage: async () => undefined,
   })
   state.sock = sock

@@ -1,0 +1,262 @@
+"""The sandbox's messaging: simulated phones, routing, usync, prekey bundles, groups and offline queues, wired
+into a running :class:`~waproto.sandbox.server.Sandbox`.
+
+:meth:`Messaging.install` registers, on the sandbox:
+
+- IQ handlers: ``usync`` (``waproto.sandbox.usync.answer_usync``), ``encrypt get <key>`` (prekey bundles,
+  one-time prekeys served once), ``w:g2`` (group metadata and create, ``routing.answer_group_iq``);
+- stanza handlers: a companion's ``<message>`` and ``<receipt>`` are planned by ``routing`` and delivered;
+  its ``<ack>`` is taken as read;
+- a login hook: what waited for the device in its offline queue is delivered, in order, before
+  ``<ib><offline count=N/>``.
+
+Every stanza goes through one loop (:meth:`Messaging.submit`) that works off a queue: the sender gets its
+ack; each delivery goes to the device's connection if it is logged in, to the account's simulated phone for
+device 0 (``waproto.sandbox.phone.SimPhone``, built on the account's keys kept in the network state), and
+otherwise to the device's offline queue. What a phone answers (receipts, an echo bot's reply, its ack
+bookkeeping) is submitted in turn as sent by that phone. One lock serialises the loop, so phones and
+queues see stanzas in a single order; a bound on stanzas per submission stops two echo bots from
+talking forever. Phones' Signal state and logs are saved under ``phones/`` in the state directory.
+
+This module is not the routing logic (``routing``), the phone (``phone``) or the connection (``connection``);
+it only moves stanzas between them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import trio
+
+from waproto.binary import Node
+from waproto.errors import DecodeError, LocalProtocolError
+from waproto.jid import GROUP_SERVER, JID
+from waproto.sandbox.connection import Connection, ConnectionClosed
+from waproto.sandbox.iqs import error_iq
+from waproto.sandbox.phone import PhoneKeys, SimPhone
+from waproto.sandbox.routing import (
+    OfflineQueues,
+    Routed,
+    answer_group_iq,
+    new_group,
+    route_message,
+    route_receipt,
+)
+from waproto.sandbox.state import AccountState, write_json
+from waproto.sandbox.usync import answer_prekey_fetch, answer_usync
+
+if TYPE_CHECKING:
+    from waproto.sandbox.server import Sandbox
+
+__all__ = ["MAX_STANZAS_PER_SUBMIT", "Messaging"]
+
+log = logging.getLogger(__name__)
+
+#: At most this many stanzas are moved for one submission (a guard against bots answering each other).
+MAX_STANZAS_PER_SUBMIT: Final = 200
+
+
+class Messaging:
+    """See the module docstring. Make one per sandbox and call :meth:`install`."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.queues = OfflineQueues()
+        self.phones: dict[str, SimPhone] = {}
+        self._lock = trio.Lock()
+
+    def install(self) -> None:
+        """Register the handlers and the login hook on the sandbox."""
+        sandbox = self.sandbox
+        sandbox.iqs.register("usync", None, self._usync, type="get")
+        sandbox.iqs.register("encrypt", "key", self._prekeys, type="get")
+        sandbox.iqs.register("w:g2", None, self._groups)
+        sandbox.stanza_handlers["message"] = self._from_client
+        sandbox.stanza_handlers["receipt"] = self._from_client
+        sandbox.stanza_handlers["ack"] = self._ignore
+        sandbox.login_hooks.append(self._flush_offline)
+
+    # ----------------------------------------------------------------- phones
+
+    async def phone(self, phone: str) -> SimPhone:
+        """The simulated phone of account ``phone`` (built on first use, its saved state restored)."""
+        existing = self.phones.get(phone)
+        if existing is not None:
+            return existing
+        state = self.sandbox.network.accounts.get(phone)
+        if state is None:
+            raise LocalProtocolError(f"no account {phone}")
+        sim = SimPhone(
+            state.account,
+            self.sandbox.network,
+            rng=self.sandbox.rng,
+            keys=PhoneKeys(state.identity, state.registration_id, state.signed_pre_key, state.pre_keys),
+            echo=state.bot == "echo",
+        )
+        saved = self._phone_file(state)
+        if saved is not None and saved.exists():
+            try:
+                await sim.import_state(json.loads(saved.read_text(encoding="utf-8")))
+            except (OSError, ValueError, DecodeError) as exc:
+                log.warning("phone %s: saved state unreadable, starting afresh: %s", phone, exc)
+        self.phones[phone] = sim
+        return sim
+
+    def _phone_file(self, state: AccountState) -> Path | None:
+        directory = self.sandbox.network.state_dir
+        return None if directory is None else directory / "phones" / f"{state.phone}.json"
+
+    async def _save_phones(self, phones: set[str]) -> None:
+        self.sandbox.network.save()
+        for phone in phones:
+            state = self.sandbox.network.accounts.get(phone)
+            path = None if state is None else self._phone_file(state)
+            if path is not None:
+                write_json(path, await self.phones[phone].export_state())
+
+    # ----------------------------------------------------------------- the loop
+
+    async def submit(self, sender: JID, node: Node) -> Node | None:
+        """Route a ``<message>`` or ``<receipt>`` that ``sender`` (a PN device JID) sent; returns its ack.
+
+        Everything it causes (deliveries, phones' answers) is done before this returns.
+        """
+        async with self._lock:
+            work: deque[tuple[JID, Node]] = deque([(sender, node)])
+            first_ack: Node | None = None
+            touched: set[str] = set()
+            moved = 0
+            while work:
+                moved += 1
+                if moved > MAX_STANZAS_PER_SUBMIT:
+                    log.warning("dropping %d stanzas: too many for one submission (bots talking?)", len(work))
+                    break
+                who, stanza = work.popleft()
+                routed = self._route(who, stanza)
+                if routed.error is not None:
+                    log.info("refused <%s> from %s: %s", stanza.tag, who, routed.error)
+                if stanza is node:
+                    first_ack = routed.ack
+                if routed.ack is not None and who.device == 0:  # a phone's ack updates its log
+                    touched.add(who.user)
+                    await self._deliver(who, routed.ack)
+                for delivery in routed.deliveries:
+                    answers = await self._deliver(delivery.device, delivery.node)
+                    if delivery.device.device == 0:
+                        touched.add(delivery.device.user)
+                    work.extend((delivery.device.with_device(0), answer) for answer in answers)
+            await self._save_phones(touched)
+            return first_ack
+
+    def _route(self, sender: JID, stanza: Node) -> Routed:
+        now = self.sandbox.now()
+        if stanza.tag == "receipt":
+            return route_receipt(self.sandbox.network, sender, stanza, now=now)
+        return route_message(self.sandbox.network, sender, stanza, now=now)
+
+    async def _deliver(self, device: JID, node: Node) -> list[Node]:
+        """Hand ``node`` to ``device``; the stanzas a phone answers with."""
+        if device.device == 0:
+            phone = await self.phone(device.user)
+            try:
+                received = await phone.receive(node, now=self.sandbox.now())
+            except Exception:
+                log.exception("phone %s failed on a <%s>", device.user, node.tag)
+                return []
+            if received.failure is not None:
+                log.info("phone %s: %r", device.user, received.failure)
+            return received.out
+        connection = self.sandbox.connections.get(device)
+        if connection is not None and not connection.closed:
+            try:
+                await connection.send_node(node)
+                return []
+            except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+        if self.sandbox.network.companion(device) is not None:
+            self.queues.push(device, node)
+        return []
+
+    # ----------------------------------------------------------------- handlers
+
+    async def _from_client(self, connection: Connection, node: Node) -> None:
+        device = connection.device
+        if device is None:
+            log.info("%s: <%s> before login ignored", connection.name, node.tag)
+            return
+        ack = await self.submit(device, node)
+        if ack is not None and not connection.closed:
+            await connection.send_node(ack)
+
+    async def _ignore(self, connection: Connection, node: Node) -> None:
+        return None
+
+    async def _flush_offline(self, connection: Connection) -> int:
+        device = connection.device
+        if device is None:
+            return 0
+        waiting = self.queues.drain(device)
+        for node in waiting:
+            await connection.send_node(node)
+        return len(waiting)
+
+    async def _usync(self, connection: Connection, iq: Node) -> Node:
+        if connection.device is None:
+            return error_iq(iq, 401, "not-authorized")
+        return answer_usync(iq, self.sandbox.network)
+
+    async def _prekeys(self, connection: Connection, iq: Node) -> Node:
+        if connection.device is None:
+            return error_iq(iq, 401, "not-authorized")
+        answer = answer_prekey_fetch(iq, self.sandbox.network)
+        self.sandbox.network.save()
+        return answer
+
+    async def _groups(self, connection: Connection, iq: Node) -> Node:
+        if connection.device is None:
+            return error_iq(iq, 401, "not-authorized")
+        answer, group = answer_group_iq(
+            iq, self.sandbox.network, connection.device, now=self.sandbox.now(), new_group_id=self._group_id()
+        )
+        if group is not None:
+            self.sandbox.network.groups[group.jid] = group
+            self.sandbox.network.save()
+        return answer
+
+    # ----------------------------------------------------------------- control operations
+
+    def _group_id(self) -> str:
+        while True:
+            group_id = "120363" + str(int.from_bytes(self.sandbox.rng(8), "big") % 10**12).zfill(12)
+            if JID(group_id, GROUP_SERVER) not in self.sandbox.network.groups:
+                return group_id
+
+    def create_group(self, subject: str, participants: list[str]) -> JID:
+        """A new group of the accounts ``participants`` (phone numbers; the first one creates it)."""
+        network = self.sandbox.network
+        jids = []
+        for phone in participants:
+            state = network.accounts.get(phone)
+            if state is None:
+                raise LocalProtocolError(f"no account {phone}")
+            jids.append(state.jid)
+        if not jids:
+            raise LocalProtocolError("a group needs at least one participant")
+        group = new_group(
+            network, group_id=self._group_id(), subject=subject, creator=jids[0], participants=jids[1:], now=self.sandbox.now()
+        )
+        network.groups[group.jid] = group
+        network.save()
+        return group.jid
+
+    async def send_text(self, phone: str, to: JID, text: str) -> str:
+        """The phone of ``phone`` sends ``text`` to ``to`` (an account or a group); returns the message id."""
+        sim = await self.phone(phone)
+        async with self._lock:
+            node = await sim.send_text(to, text, now=self.sandbox.now())
+        await self.submit(sim.device, node)
+        return str(node.attrs["id"])
