@@ -246,15 +246,19 @@ class Connection:
             self._waiters.pop(iq_id, None)
 
     async def stream_error(self, code: str | None, children: list[Node] | None = None, *, reason: str) -> None:
-        """Send ``<stream:error code=…>children</stream:error>`` and close.
-
-        The client is given ``sandbox.close_grace`` seconds to read it and close first (Baileys 7 reports a
-        plain "connection closed" if the socket closes before it has handled the stanza).
-        """
+        """Send ``<stream:error code=…>children</stream:error>`` and close (see :meth:`send_last`)."""
         attrs = {} if code is None else {"code": code}
+        await self.send_last(Node("stream:error", dict(attrs), children or []), reason=reason)
+
+    async def send_last(self, node: Node, *, reason: str) -> None:
+        """Send ``node`` (a stream error, a login failure) and close.
+
+        The client is given ``sandbox.close_grace`` seconds to read it and close first: Baileys reports a
+        plain "connection closed" (428) if the socket closes before it has handled the stanza.
+        """
         if not self.closed:
             with contextlib.suppress(ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
-                await self.send_node(Node("stream:error", dict(attrs), children or []))
+                await self.send_node(node)
             with trio.move_on_after(self.sandbox.close_grace):
                 await self._peer_gone.wait()
         await self.close(reason)

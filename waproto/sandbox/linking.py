@@ -350,8 +350,10 @@ class Linker:
         state = sandbox.network.accounts.get(phone)
         companion = None if state is None or device == 0 else state.companions.get(device)
         if state is None or companion is None or companion.noise_public != connection.client_static:
-            await connection.send_node(Node("failure", {"reason": "401", "location": "sandbox"}))
-            await connection.close(f"login refused: {phone}:{device} is not a linked device")
+            await connection.send_last(
+                Node("failure", {"reason": "401", "location": "sandbox"}),
+                reason=f"login refused: {phone}:{device} is not a linked device",
+            )
             return
         jid = state.device_jid(device)
         connection.name += f" {jid}"

@@ -15,6 +15,8 @@
 //   sock.creds           {h} -> {me, registered, pairingCode}
 //   sock.requestPairingCode {h, phone, code?} -> the code Baileys shows
 //   sock.sendMessage     {h, jid, content} -> {key}
+//   sock.setReconnect    {h, on} -> null   turn the automatic reconnect on or off
+//   sock.reconnect       {h} -> null   a new socket with the same credentials now (after a close)
 //   sock.end             {h} -> null   (closes the current socket; no reconnect; the handle is dropped)
 //
 // Baileys 6 and 7 share one protobufjs root (see ../lib/protoroot.mjs). Calls into a socket run under `withRoot`;
@@ -170,6 +172,15 @@ export const ops = {
     const state = socketState(ctx, h)
     const sent = await withRoot('proto', state.v.proto, () => state.sock.sendMessage(jid, content))
     return { key: sent?.key ?? null }
+  },
+  'sock.setReconnect': async ({ h, on }, ctx) => {
+    socketState(ctx, h).reconnect = !!on
+    return null
+  },
+  'sock.reconnect': async ({ h }, ctx) => {
+    const state = socketState(ctx, h)
+    makeSocket(state)
+    return null
   },
   'sock.end': async ({ h }, ctx) => {
     const state = socketState(ctx, h)

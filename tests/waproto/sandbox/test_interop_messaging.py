@@ -55,3 +55,108 @@ async def test_text_to_an_echo_bot(baileys: Harness, served: Served, version: st
         assert [m["text"] for m in received] == ["hello sandbox"]
     finally:
         await sock.end()
+
+
+def texts(sock: Sock, *, after: int = 0) -> list[str]:
+    """Every text Baileys received (not sent), in the order its upsert events came."""
+    found = []
+    for event in sock.events[after:]:
+        if event["type"] == "messages.upsert":
+            for m in event["messages"]:
+                text = text_of(m.get("message"))
+                if text is not None and not m["key"].get("fromMe"):
+                    found.append(text)
+    return found
+
+
+async def wait_texts(sock: Sock, expected: list[str], *, after: int = 0) -> list[str]:
+    await sock.wait_for(lambda e: all(t in texts(sock, after=after) for t in expected))
+    return texts(sock, after=after)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_offline_queue_after_disconnect(baileys: Harness, served: Served, version: str) -> None:
+    await served.create_account("15550002222", name="Bob")
+    sock, jid = await linked(baileys, served, version, "15550001111")
+    try:
+        await call(baileys, "sock.setReconnect", h=sock.handle, on=False)
+        mark = len(sock.events)
+        response = await served.post(f"/sandbox/devices/{jid}/disconnect")
+        assert response.json() == {"disconnected": True}
+        await sock.wait_close(after=mark)
+        for text in ("one", "two", "three"):
+            sent = await served.post("/sandbox/accounts/15550002222/send", {"to": "15550001111", "text": text})
+            assert sent.status_code == 200, sent.text
+        assert served.sandbox.messaging.queues.pending(jid) == 3
+        mark = len(sock.events)
+        await call(baileys, "sock.reconnect", h=sock.handle)
+        await sock.wait_open(after=mark)
+        got = await wait_texts(sock, ["one", "two", "three"], after=mark)
+        assert [t for t in got if t in ("one", "two", "three")] == ["one", "two", "three"]
+        assert served.sandbox.messaging.queues.pending(jid) == 0
+    finally:
+        await sock.end()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_unlinked_device_gets_401_and_cannot_log_in(baileys: Harness, served: Served, version: str) -> None:
+    sock, jid = await linked(baileys, served, version, "15550001111")
+    try:
+        mark = len(sock.events)
+        response = await served.post(f"/sandbox/devices/{jid}/logout")
+        assert response.json() == {"unlinked": True}
+        closed = await sock.wait_close(after=mark)
+        assert closed["statusCode"] == 401
+        mark = len(sock.events)
+        await call(baileys, "sock.reconnect", h=sock.handle)
+        closed = await sock.wait_close(after=mark)
+        assert closed["statusCode"] == 401
+        accounts = (await served.http.get("/sandbox/accounts")).json()["accounts"]
+        assert accounts[0]["devices"] == []
+    finally:
+        await sock.end()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_two_companions_chat_both_ways(baileys: Harness, served: Served, version: str) -> None:
+    alice, _ = await linked(baileys, served, version, "15550001111")
+    bob, _ = await linked(baileys, served, version, "15550002222")
+    try:
+        await call(baileys, "sock.sendMessage", h=alice.handle, jid="15550002222@s.whatsapp.net", content={"text": "hi Bob"})
+        await wait_texts(bob, ["hi Bob"])
+        await call(baileys, "sock.sendMessage", h=bob.handle, jid="15550001111@s.whatsapp.net", content={"text": "hi Alice"})
+        await wait_texts(alice, ["hi Alice"])
+        await call(baileys, "sock.sendMessage", h=alice.handle, jid="15550002222@s.whatsapp.net", content={"text": "again"})
+        await wait_texts(bob, ["hi Bob", "again"])
+        # Each phone saw its own account's conversation too (as the account's other device).
+        log = (await served.http.get("/sandbox/accounts/15550002222/messages")).json()["messages"]
+        assert {m["text"] for m in log} >= {"hi Bob", "hi Alice", "again"}
+    finally:
+        await alice.end()
+        await bob.end()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_group_of_three(baileys: Harness, served: Served, version: str) -> None:
+    alice, _ = await linked(baileys, served, version, "15550001111")
+    bob, _ = await linked(baileys, served, version, "15550002222")
+    await served.create_account("15550003333", name="Carol")
+    try:
+        created = await served.post(
+            "/sandbox/groups", {"subject": "Three", "participants": ["15550001111", "15550002222", "15550003333"]}
+        )
+        assert created.status_code == 201, created.text
+        group = created.json()["jid"]
+        await call(baileys, "sock.sendMessage", h=alice.handle, jid=group, content={"text": "hello group"})
+        await wait_texts(bob, ["hello group"])
+        await call(baileys, "sock.sendMessage", h=bob.handle, jid=group, content={"text": "bob here"})
+        await wait_texts(alice, ["bob here"])
+        sent = await served.post("/sandbox/accounts/15550003333/send", {"to": group, "text": "carol here"})
+        assert sent.status_code == 200, sent.text
+        await wait_texts(alice, ["bob here", "carol here"])
+        await wait_texts(bob, ["hello group", "carol here"])
+        carol = (await served.http.get("/sandbox/accounts/15550003333/messages")).json()["messages"]
+        assert [m["text"] for m in carol if m["direction"] == "in"] == ["hello group", "bob here"]
+    finally:
+        await alice.end()
+        await bob.end()
