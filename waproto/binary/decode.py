@@ -164,7 +164,9 @@ def _read_tree(data: bytes, pos: int) -> tuple[Node, int]:
         siblings.append(node)
         node.attrs = attrs = {}
         if size > 2:
-            for _ in range((size - 1) >> 1):
+            n = (size - 1) >> 1  # attribute pairs (a while loop: cheaper than making a range per node)
+            while n:
+                n -= 1
                 key = token_at[data[pos]]
                 if key is None:
                     key, pos = _read_text(data, pos)
