@@ -33,11 +33,12 @@ from typing import TYPE_CHECKING, Final
 import trio
 
 from waproto.binary import Node
-from waproto.errors import DecodeError, LocalProtocolError
+from waproto.errors import DecodeError, LocalProtocolError, RemoteProtocolError
 from waproto.jid import GROUP_SERVER, JID
 from waproto.sandbox.connection import Connection, ConnectionClosed
 from waproto.sandbox.iqs import error_iq
 from waproto.sandbox.phone import PhoneKeys, SimPhone
+from waproto.sandbox.phone_log import LogEntry, media_fields
 from waproto.sandbox.routing import (
     OfflineQueues,
     Routed,
@@ -169,6 +170,8 @@ class Messaging:
                 return []
             if received.failure is not None:
                 log.info("phone %s: %r", device.user, received.failure)
+            if received.entry is not None and node.tag == "message":
+                self._open_media(phone, received.entry)
             return received.out
         connection = self.sandbox.connections.get(device)
         if connection is not None and not connection.closed:
@@ -180,6 +183,25 @@ class Messaging:
         if self.sandbox.network.companion(device) is not None:
             self.queues.push(device, node)
         return []
+
+    def _open_media(self, phone: SimPhone, entry: LogEntry) -> None:
+        """Fetch a received media message's blob from the sandbox's media store and decrypt it into the log."""
+        fields = media_fields(entry.message)
+        media = self.sandbox.media
+        if fields is None or media is None or entry.media_bytes is not None:
+            return
+        _, sub = fields
+        blob = None
+        for where in (sub.url, sub.direct_path):
+            if where and blob is None:
+                blob = media.blob_for(where)
+        if blob is None:
+            log.info("phone %s: media of %s is not in the media store", phone.account.phone, entry.id)
+            return
+        try:
+            phone.open_media(entry, blob)
+        except (RemoteProtocolError, LocalProtocolError) as exc:
+            log.info("phone %s: media of %s does not open: %s", phone.account.phone, entry.id, exc)
 
     # ----------------------------------------------------------------- handlers
 

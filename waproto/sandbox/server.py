@@ -24,7 +24,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import trio
 from hypercorn.config import Config
@@ -40,6 +40,9 @@ from waproto.sandbox.iqs import IqTable, register_basic_iqs
 from waproto.sandbox.linking import Linker
 from waproto.sandbox.messaging import Messaging
 from waproto.sandbox.state import Network
+
+if TYPE_CHECKING:
+    from waproto.sandbox.media import MediaServer
 
 __all__ = ["LoginHook", "Sandbox", "StanzaHandler", "create_app", "run_standalone", "serve", "start_media"]
 
@@ -89,6 +92,8 @@ class Sandbox:
         self.stanza_handlers: dict[str, StanzaHandler] = {}
         #: Awaited after each login's ``<success>``.
         self.login_hooks: list[LoginHook] = []
+        #: The media server (``waproto.sandbox.media.MediaServer``) once :func:`start_media` ran.
+        self.media: MediaServer | None = None
         #: Phones, routing, usync, groups and offline queues.
         self.messaging = Messaging(self)
         self.messaging.install()
@@ -221,6 +226,7 @@ async def start_media(
     media = MediaServer(BlobStore(state_dir / "media"), token_bytes=sandbox.rng)
     endpoint = await nursery.start(functools.partial(serve_media, media, tls, host=host, port=port))
     sandbox.iqs.register("w:m", "media_conn", media.handle_media_conn)
+    sandbox.media = media
     return endpoint
 
 

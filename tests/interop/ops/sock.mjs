@@ -2,7 +2,8 @@
 // waproto sandbox), with in-memory auth state. Nothing is stubbed: Baileys opens its own websocket, runs Noise,
 // shows QRs, links, restarts after 515 and logs in exactly as it would against WhatsApp.
 //
-//   sock.create          {version: 'v6'|'v7', url, reconnect?: true, browser?} -> handle
+//   sock.create          {version: 'v6'|'v7', url, reconnect?: true, browser?, caFile?} -> handle
+//       `caFile`: a CA certificate (PEM file) Baileys trusts for media uploads (its `fetchAgent` option).
 //       Fresh credentials (initAuthCreds) and a memory key store kept under the handle. When the socket closes
 //       with a status other than loggedOut (401), forbidden (403), connectionReplaced (440) or
 //       multideviceMismatch (411), a new socket is made with the same credentials (what Baileys' own example
@@ -27,6 +28,9 @@ import * as baileys6 from '@whiskeysockets/baileys'
 import * as baileys7 from 'baileys'
 import { proto as proto6 } from '@whiskeysockets/baileys/WAProto/index.js'
 import { proto as proto7 } from 'baileys/WAProto/index.js'
+
+import { readFileSync } from 'node:fs'
+import https from 'node:https'
 
 import $protobuf from 'protobufjs/minimal.js'
 
@@ -87,6 +91,7 @@ function makeSocket(state) {
     syncFullHistory: false,
     shouldSyncHistoryMessage: () => false,
     getMessage: async () => undefined,
+    ...(state.caFile ? { fetchAgent: new https.Agent({ ca: readFileSync(state.caFile) }) } : {}),
   })
   state.sock = sock
   state.sockets += 1
@@ -140,7 +145,7 @@ function socketState(ctx, h) {
 }
 
 export const ops = {
-  'sock.create': async ({ version, url, reconnect, browser }, ctx) => {
+  'sock.create': async ({ version, url, reconnect, browser, caFile }, ctx) => {
     const v = versions[version]
     if (!v) throw new Error(`unknown Baileys version ${version}`)
     const state = {
@@ -148,6 +153,7 @@ export const ops = {
       url,
       reconnect: reconnect ?? true,
       browser: browser ?? ['Ubuntu', 'Chrome', '22.04.4'],
+      caFile: caFile ?? null,
       creds: v.lib.initAuthCreds(),
       keys: memoryKeys(),
       events: [],

@@ -17,7 +17,7 @@ import httpx
 import trio
 
 from tests.interop.harness import Harness
-from waproto.sandbox.server import Sandbox, serve
+from waproto.sandbox.server import Sandbox, serve, start_media
 from waproto.sandbox.state import Network
 
 
@@ -29,6 +29,8 @@ class Served:
         self.base = base
         self.ws_url = base.replace("http://", "ws://") + "/ws/chat"
         self.http = httpx.AsyncClient(base_url=base, timeout=30)
+        #: The media server's CA file, when it runs.
+        self.ca_file: str | None = None
 
     async def post(self, path: str, body: Any = None) -> httpx.Response:
         return await self.http.post(path, json=body)
@@ -40,12 +42,14 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def served_sandbox(state_dir: Path | None) -> AsyncIterator[Served]:
-    """A sandbox served on 127.0.0.1:0 for the duration of the block."""
+async def served_sandbox(state_dir: Path, *, media: bool = False) -> AsyncIterator[Served]:
+    """A sandbox served on 127.0.0.1:0 for the duration of the block (with its media server if ``media``)."""
     sandbox = Sandbox(Network.open(state_dir, rng=secrets.token_bytes))
     async with trio.open_nursery() as nursery:
+        endpoint = await start_media(nursery, sandbox, state_dir) if media else None
         base = await nursery.start(serve, sandbox, "127.0.0.1", 0)
         served = Served(sandbox, base)
+        served.ca_file = None if endpoint is None else str(endpoint.ca_file)
         try:
             yield served
         finally:

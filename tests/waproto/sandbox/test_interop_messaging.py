@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import trio
 
 from tests.interop.harness import Harness
 from tests.waproto.sandbox.interop_helpers import Served, Sock, call
@@ -160,3 +161,46 @@ async def test_group_of_three(baileys: Harness, served: Served, version: str) ->
     finally:
         await alice.end()
         await bob.end()
+
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082"
+)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_image_and_document_reach_the_phone_decrypted(
+    baileys: Harness, served_media: Served, version: str
+) -> None:
+    served = served_media
+    await served.create_account("15550009999", name="Echo", bot="echo")
+    await served.create_account("15550001111")
+    sock = await Sock.create(baileys, version, served.ws_url, caFile=served.ca_file)
+    try:
+        response = await served.post("/sandbox/accounts/15550001111/scan", {"qr": await sock.wait_qr()})
+        assert response.status_code == 200, response.text
+        restart = await sock.wait_close()
+        await sock.wait_open(after=restart["n"])
+        document = b"%PDF-1.4 sandbox document\n" * 40
+        to = "15550009999@s.whatsapp.net"
+        await call(baileys, "sock.sendMessage", h=sock.handle, jid=to, content={"image": PNG, "caption": "a pixel"})
+        await call(
+            baileys,
+            "sock.sendMessage",
+            h=sock.handle,
+            jid=to,
+            content={"document": document, "mimetype": "application/pdf", "fileName": "doc.pdf"},
+        )
+        phone = await served.sandbox.messaging.phone("15550009999")
+        with trio.fail_after(20):
+            while True:
+                opened = [e for e in phone.log if e.direction == "in" and e.media_bytes is not None]
+                if len(opened) == 2:
+                    break
+                await trio.sleep(0.05)
+        assert [(e.kind, e.media_bytes) for e in opened] == [("image", PNG), ("document", document)]
+        log = (await served.http.get("/sandbox/accounts/15550009999/messages")).json()["messages"]
+        assert [m["kind"] for m in log if m["direction"] == "in"] == ["image", "document"]
+    finally:
+        await sock.end()
