@@ -10,7 +10,9 @@ Routes (bodies and answers are JSON objects):
   links that companion; answers once the companion countersigned;
 - ``POST /sandbox/accounts/{phone}/link-code {code}`` → ``{jid}``: the phone enters a pairing code;
 - ``POST /sandbox/accounts/{phone}/send {to, text}`` → ``{id}``: the simulated phone sends a text to ``to``
-  (a phone number, a group id or a JID); answers once it was delivered (or queued);
+  (a phone number, a group id or a JID); answers once it was delivered (or queued). With media instead of
+  text: ``{to, image|video|audio|document|sticker: <base64>, mimetype?, caption?, file_name?}`` (the file is
+  encrypted and stored on the media server, which must be running);
 - ``GET /sandbox/accounts/{phone}/messages`` → ``{messages: [...]}``: the phone's log, decrypted, with receipt
   states;
 - ``POST /sandbox/groups {subject, participants: [phone, ...]}`` → 201 ``{jid, subject, participants}`` (the first
@@ -27,6 +29,8 @@ This module is not the server (``server``) or the linking logic (``linking``), o
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +41,7 @@ from werkzeug.exceptions import HTTPException
 from waproto.errors import LocalProtocolError
 from waproto.jid import DEFAULT_USER_SERVER, GROUP_SERVER, HIDDEN_USER_SERVER, JID
 from waproto.sandbox.linking import LinkError
+from waproto.sandbox.phone import MEDIA_KINDS
 from waproto.sandbox.state import AccountState, StateError, valid_phone
 
 if TYPE_CHECKING:
@@ -47,6 +52,14 @@ __all__ = ["error_response", "json_body", "register_control_routes"]
 log = logging.getLogger(__name__)
 
 Response = tuple[dict[str, Any], int]
+
+_DEFAULT_MIMETYPES = {
+    "image": "image/jpeg",
+    "video": "video/mp4",
+    "audio": "audio/ogg; codecs=opus",
+    "document": "application/octet-stream",
+    "sticker": "image/webp",
+}
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
@@ -200,10 +213,30 @@ def register_control_routes(app: QuartTrio, sandbox: Sandbox) -> None:
         if body is None:
             return error_response(400, "invalid_json", "the body must be a JSON object")
         to = recipient(_string_field(body, "to") or "")
-        text = _string_field(body, "text")
-        assert text is not None
+        kinds = [kind for kind in MEDIA_KINDS if kind in body]
         try:
-            message_id = await sandbox.messaging.send_text(phone, to, text)
+            if not kinds:
+                text = _string_field(body, "text")
+                assert text is not None
+                message_id = await sandbox.messaging.send_text(phone, to, text)
+            else:
+                if len(kinds) > 1 or "text" in body:
+                    return error_response(400, "invalid_field", "give one of text or a single media field")
+                kind = kinds[0]
+                try:
+                    data = base64.b64decode(str(body[kind]), validate=True)
+                except (binascii.Error, ValueError):
+                    return error_response(400, "invalid_field", f"'{kind}' must be base64", field=kind)
+                extra = {name: _string_field(body, name, required=False) for name in ("mimetype", "caption", "file_name")}
+                message_id = await sandbox.messaging.send_media(
+                    phone,
+                    to,
+                    kind,
+                    data,
+                    mimetype=extra["mimetype"] or _DEFAULT_MIMETYPES[kind],
+                    caption=extra["caption"],
+                    file_name=extra["file_name"],
+                )
         except LocalProtocolError as exc:
             return error_response(409, "cannot_send", str(exc))
         return {"id": message_id}, 200

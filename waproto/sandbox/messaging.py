@@ -35,9 +35,10 @@ import trio
 from waproto.binary import Node
 from waproto.errors import DecodeError, LocalProtocolError, RemoteProtocolError
 from waproto.jid import GROUP_SERVER, JID
+from waproto.media import encrypt_media
 from waproto.sandbox.connection import Connection, ConnectionClosed
 from waproto.sandbox.iqs import error_iq
-from waproto.sandbox.phone import PhoneKeys, SimPhone
+from waproto.sandbox.phone import MEDIA_KINDS, PhoneKeys, SimPhone
 from waproto.sandbox.phone_log import LogEntry, media_fields
 from waproto.sandbox.routing import (
     OfflineQueues,
@@ -274,6 +275,45 @@ class Messaging:
         network.groups[group.jid] = group
         network.save()
         return group.jid
+
+    async def send_media(
+        self,
+        phone: str,
+        to: JID,
+        kind: str,
+        data: bytes,
+        *,
+        mimetype: str,
+        caption: str | None = None,
+        file_name: str | None = None,
+    ) -> str:
+        """The phone of ``phone`` encrypts ``data``, stores it in the media server and sends it as ``kind``
+        (a key of ``phone.MEDIA_KINDS``) to ``to``; returns the message id. ``LocalProtocolError`` when the
+        media server is not running, refuses the file, or ``kind`` is unknown."""
+        media = self.sandbox.media
+        if media is None:
+            raise LocalProtocolError("the sandbox's media server is not running")
+        if kind not in MEDIA_KINDS:
+            raise LocalProtocolError(f"unknown media kind {kind!r}")
+        sim = await self.phone(phone)
+        media_key = self.sandbox.rng(32)
+        encrypted = encrypt_media(data, media_key, kind)
+        url, direct_path = media.publish(encrypted.data)
+        async with self._lock:
+            node = await sim.send_media(
+                to,
+                kind,
+                url=url,
+                direct_path=direct_path,
+                media_key=media_key,
+                info=encrypted.info,
+                mimetype=mimetype,
+                now=self.sandbox.now(),
+                caption=caption,
+                file_name=file_name,
+            )
+        await self.submit(sim.device, node)
+        return str(node.attrs["id"])
 
     async def send_text(self, phone: str, to: JID, text: str) -> str:
         """The phone of ``phone`` sends ``text`` to ``to`` (an account or a group); returns the message id."""

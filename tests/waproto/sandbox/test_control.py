@@ -106,3 +106,52 @@ async def test_disconnect_and_logout(sandbox: Sandbox) -> None:
     status, body = await request(sandbox, "POST", f"/sandbox/devices/{state.lid}:1@lid/logout")
     assert (status, body) == (200, {"unlinked": True})
     assert state.companions == {}
+
+
+async def test_send_messages_and_groups(sandbox: Sandbox) -> None:
+    for phone in ("15550001111", "15550002222"):
+        sandbox.network.create_account(phone, rng=sandbox.rng, now=NOW)
+    status, body = await request(sandbox, "POST", "/sandbox/accounts/15550001111/send", {"to": "15550002222", "text": "hi"})
+    assert status == 200
+    message_id = body["id"]
+    status, body = await request(sandbox, "GET", "/sandbox/accounts/15550002222/messages")
+    assert status == 200
+    [entry] = body["messages"]
+    assert (entry["id"], entry["direction"], entry["text"], entry["kind"]) == (message_id, "in", "hi", "text")
+    status, body = await request(sandbox, "POST", "/sandbox/groups", {"subject": "Pair", "participants": ["15550001111", "15550002222"]})
+    assert status == 201
+    group = body["jid"]
+    assert body["participants"] == ["15550001111@s.whatsapp.net", "15550002222@s.whatsapp.net"]
+    for to in (group, group.split("@")[0]):
+        status, body = await request(sandbox, "POST", "/sandbox/accounts/15550002222/send", {"to": to, "text": "all"})
+        assert status == 200, body
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "error"),
+    [
+        ("/sandbox/accounts/15550001111/send", {"to": "15550009999", "text": "x"}, 404, "unknown_recipient"),
+        ("/sandbox/accounts/15550001111/send", {"to": "bad@@jid", "text": "x"}, 400, "invalid_field"),
+        ("/sandbox/accounts/15550001111/send", {"to": "15550002222"}, 400, "invalid_field"),
+        ("/sandbox/accounts/15550001111/send", {"to": "15550002222", "text": ""}, 400, "invalid_field"),
+        ("/sandbox/accounts/15550001111/send", {"to": "15550002222", "text": "x", "image": "AA=="}, 400, "invalid_field"),
+        ("/sandbox/accounts/15550001111/send", {"to": "15550002222", "image": "not base64!"}, 400, "invalid_field"),
+        ("/sandbox/accounts/15550001111/send", {"to": "15550002222", "image": "AAAA"}, 409, "cannot_send"),
+        ("/sandbox/accounts/15550001111/send", [], 400, "invalid_json"),
+        ("/sandbox/accounts/15550009999/send", {"to": "15550002222", "text": "x"}, 404, "unknown_account"),
+        ("/sandbox/groups", {"subject": "S", "participants": []}, 400, "invalid_field"),
+        ("/sandbox/groups", {"subject": "S", "participants": ["15550009999"]}, 404, "unknown_account"),
+        ("/sandbox/groups", {"participants": ["15550001111"]}, 400, "invalid_field"),
+        ("/sandbox/groups", "x", 400, "invalid_json"),
+    ],
+)
+async def test_send_and_group_errors(sandbox: Sandbox, path: str, body: Any, status: int, error: str) -> None:
+    for phone in ("15550001111", "15550002222"):
+        sandbox.network.create_account(phone, rng=sandbox.rng, now=NOW)
+    got_status, got = await request(sandbox, "POST", path, body)
+    assert (got_status, got["error"]) == (status, error)
+
+
+async def test_messages_of_unknown_account(sandbox: Sandbox) -> None:
+    status, body = await request(sandbox, "GET", "/sandbox/accounts/15550001111/messages")
+    assert (status, body["error"]) == (404, "unknown_account")

@@ -204,3 +204,29 @@ async def test_image_and_document_reach_the_phone_decrypted(
         assert [m["kind"] for m in log if m["direction"] == "in"] == ["image", "document"]
     finally:
         await sock.end()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_phone_sends_media_to_baileys(baileys: Harness, served_media: Served, version: str) -> None:
+    import base64
+
+    served = served_media
+    await served.create_account("15550002222", name="Bob")
+    sock, _ = await linked(baileys, served, version, "15550001111")
+    try:
+        sent = await served.post(
+            "/sandbox/accounts/15550002222/send",
+            {"to": "15550001111", "image": base64.b64encode(PNG).decode(), "mimetype": "image/png", "caption": "from Bob"},
+        )
+        assert sent.status_code == 200, sent.text
+        event = await sock.wait_for(
+            lambda e: e["type"] == "messages.upsert"
+            and any((m.get("message") or {}).get("imageMessage") for m in e["messages"])
+        )
+        [image] = [m["message"]["imageMessage"] for m in event["messages"] if (m.get("message") or {}).get("imageMessage")]
+        assert image["caption"] == "from Bob"
+        assert image["mimetype"] == "image/png"
+        assert served.sandbox.media is not None
+        assert served.sandbox.media.blob_for(image["directPath"]) is not None
+    finally:
+        await sock.end()

@@ -1,0 +1,132 @@
+"""waproto.sandbox.messaging: phones, receipts, echo bots, offline queues and persistence, without sockets.
+
+Deterministic: seeded randomness, fixed time, in-memory pipes (``memclient``) for the one companion.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import trio
+
+from tests.waproto.sandbox.memclient import NOW, Companion, Keys, MemoryPipe
+from waproto.jid import JID
+from waproto.sandbox.messaging import MAX_STANZAS_PER_SUBMIT
+from waproto.sandbox.registry import OneTimePreKey, SignedPreKey
+from waproto.sandbox.server import Sandbox
+from waproto.sandbox.state import Companion as CompanionRecord
+from waproto.sandbox.state import Network
+from waproto.signal.keys import generate_pre_keys, generate_signed_pre_key
+
+A, B, E, F = "15550001111", "15550002222", "15550009999", "15550008888"
+
+
+def make_sandbox(state_dir: Path | None = None, seed: int = 4) -> Sandbox:
+    rng = random.Random(seed).randbytes
+    sandbox = Sandbox(Network.open(state_dir, rng=rng), rng=rng, now=lambda: NOW)
+    if not sandbox.network.accounts:
+        sandbox.network.create_account(A, rng=rng, now=NOW, name="Alice")
+        sandbox.network.create_account(B, rng=rng, now=NOW, name="Bob")
+        sandbox.network.create_account(E, rng=rng, now=NOW, name="Echo", bot="echo")
+        sandbox.network.create_account(F, rng=rng, now=NOW, name="Echo 2", bot="echo")
+    return sandbox
+
+
+def jid(phone: str) -> JID:
+    return JID(phone, "s.whatsapp.net")
+
+
+async def test_phone_to_phone_with_receipts() -> None:
+    sandbox = make_sandbox()
+    message_id = await sandbox.messaging.send_text(A, jid(B), "hello Bob")
+    bob = await sandbox.messaging.phone(B)
+    alice = await sandbox.messaging.phone(A)
+    [received] = [e for e in bob.log if e.direction == "in"]
+    assert (received.id, received.text, received.sender) == (message_id, "hello Bob", jid(A))
+    sent = alice.find(message_id, "out")
+    assert sent is not None
+    assert sent.state in ("delivered", "read")
+
+
+async def test_echo_bot_answers() -> None:
+    sandbox = make_sandbox()
+    await sandbox.messaging.send_text(A, jid(E), "ping")
+    alice = await sandbox.messaging.phone(A)
+    assert [e.text for e in alice.log if e.direction == "in"] == ["echo: ping"]
+
+
+async def test_two_echo_bots_are_bounded(autojump_clock: trio.abc.Clock) -> None:
+    sandbox = make_sandbox()
+    await sandbox.messaging.send_text(E, jid(F), "loop")
+    echo2 = await sandbox.messaging.phone(F)
+    received = [e for e in echo2.log if e.direction == "in"]
+    assert received
+    assert len(received) <= MAX_STANZAS_PER_SUBMIT
+
+
+def signal_companion(device: int, seed: int) -> tuple[CompanionRecord, Keys]:
+    keys = Keys.generate(seed)
+    rng = random.Random(seed).randbytes
+    spk = generate_signed_pre_key(keys.identity, 1, rng)
+    record = CompanionRecord(
+        device=device,
+        noise_public=keys.noise.public,
+        identity=keys.identity.public,
+        registration_id=keys.registration_id,
+        signed_pre_key=SignedPreKey(1, spk.key_pair.public, spk.signature),
+        pre_keys=[],
+        key_index=device,
+    )
+    record.pre_keys.extend(OneTimePreKey(p.key_id, p.key_pair.public) for p in generate_pre_keys(1, 5, rng))
+    return record, keys
+
+
+async def test_offline_queue_is_delivered_on_login(autojump_clock: trio.abc.Clock, nursery: trio.Nursery) -> None:
+    sandbox = make_sandbox()
+    record, keys = signal_companion(1, 21)
+    sandbox.network.add_companion(A, record)
+    device = jid(A).with_device(1)
+    first = await sandbox.messaging.send_text(B, jid(A), "while you were away")
+    second = await sandbox.messaging.send_text(B, jid(A), "and this")
+    assert sandbox.messaging.queues.pending(device) == 2
+    pipe = MemoryPipe()
+    nursery.start_soon(sandbox.handle, pipe.server)
+    client = Companion(pipe, keys, root=sandbox.root_public_key)
+    await client.handshake(Companion.login_payload(device))
+    nodes = [await client.receive_node() for _ in range(4)]
+    assert [n.tag for n in nodes if n is not None] == ["success", "message", "message", "ib"]
+    assert [n.attrs["id"] for n in nodes[1:3] if n is not None] == [first, second]
+    assert all(n is not None and n.attrs.get("offline") == "1" for n in nodes[1:3])
+    offline = nodes[3].child("offline") if nodes[3] is not None else None
+    assert offline is not None
+    assert offline.attrs["count"] == "2"
+    assert sandbox.messaging.queues.pending(device) == 0
+    # Unlinking forgets what still waits.
+    await sandbox.messaging.send_text(B, jid(A), "never read")
+    await sandbox.disconnect(device)
+    await sandbox.messaging.send_text(B, jid(A), "queued")
+    assert sandbox.messaging.queues.pending(device) == 1
+    await sandbox.unlink(device)
+    assert sandbox.messaging.queues.pending(device) == 0
+
+
+async def test_phones_survive_a_restart(tmp_path: Path) -> None:
+    sandbox = make_sandbox(tmp_path)
+    await sandbox.messaging.send_text(A, jid(B), "before")
+    restarted = make_sandbox(tmp_path, seed=5)
+    await restarted.messaging.send_text(A, jid(B), "after")
+    await restarted.messaging.send_text(B, jid(A), "reply")
+    bob = await restarted.messaging.phone(B)
+    alice = await restarted.messaging.phone(A)
+    assert [e.text for e in bob.log if e.direction == "in"] == ["before", "after"]
+    assert [e.text for e in alice.log if e.direction == "in"] == ["reply"]
+
+
+async def test_groups_from_the_control_side() -> None:
+    sandbox = make_sandbox()
+    group = sandbox.messaging.create_group("Trio", [A, B, E])
+    await sandbox.messaging.send_text(B, group, "hi all")
+    alice = await sandbox.messaging.phone(A)
+    received = [(e.chat, e.text) for e in alice.log if e.direction == "in"]
+    assert received == [(group, "hi all"), (group, "echo: hi all")]  # the echo bot answers in the group
