@@ -35,7 +35,7 @@ from quart_trio import QuartTrio
 from waproto.binary import Node
 from waproto.errors import DecodeError
 from waproto.jid import JID
-from waproto.sandbox.connection import Connection
+from waproto.sandbox.connection import Connection, Transport
 from waproto.sandbox.iqs import IqTable, register_basic_iqs
 from waproto.sandbox.linking import Linker
 from waproto.sandbox.messaging import Messaging
@@ -107,8 +107,8 @@ class Sandbox:
         """The root key clients must trust (32 bytes)."""
         return self.network.root.public
 
-    async def handle(self, transport: Any, *, peer: str = "?") -> None:
-        """Serve one client connection over ``transport`` (a :class:`~waproto.sandbox.connection.Transport`)."""
+    async def handle(self, transport: Transport, *, peer: str = "?") -> None:
+        """Serve one client connection over ``transport``."""
         connection = Connection(self, transport, peer=peer)
         self.all_connections.add(connection)
         await connection.run()

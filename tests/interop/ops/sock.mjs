@@ -2,7 +2,9 @@
 // waproto sandbox), with in-memory auth state. Nothing is stubbed: Baileys opens its own websocket, runs Noise,
 // shows QRs, links, restarts after 515 and logs in exactly as it would against WhatsApp.
 //
-//   sock.create          {version: 'v6'|'v7', url, reconnect?: true, browser?, caFile?} -> handle
+//   sock.create          {version: 'v6'|'v7', url, reconnect?: true, browser?, caFile?, sameCredsAs?} -> handle
+//       `sameCredsAs`: another socket handle whose credentials and key store this one shares (the same device
+//       connecting twice).
 //       `caFile`: a CA certificate (PEM file) Baileys trusts for media uploads (its `fetchAgent` option).
 //       Fresh credentials (initAuthCreds) and a memory key store kept under the handle. When the socket closes
 //       with a status other than loggedOut (401), forbidden (403), connectionReplaced (440) or
@@ -145,17 +147,18 @@ function socketState(ctx, h) {
 }
 
 export const ops = {
-  'sock.create': async ({ version, url, reconnect, browser, caFile }, ctx) => {
+  'sock.create': async ({ version, url, reconnect, browser, caFile, sameCredsAs }, ctx) => {
     const v = versions[version]
     if (!v) throw new Error(`unknown Baileys version ${version}`)
+    const twin = sameCredsAs ? socketState(ctx, sameCredsAs) : null
     const state = {
       v,
       url,
       reconnect: reconnect ?? true,
       browser: browser ?? ['Ubuntu', 'Chrome', '22.04.4'],
       caFile: caFile ?? null,
-      creds: v.lib.initAuthCreds(),
-      keys: memoryKeys(),
+      creds: twin ? twin.creds : v.lib.initAuthCreds(),
+      keys: twin ? twin.keys : memoryKeys(),
       events: [],
       sockets: 0,
       ended: false,

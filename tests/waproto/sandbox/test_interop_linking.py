@@ -77,3 +77,26 @@ async def test_wrong_pairing_code_is_refused(baileys: Harness, served: Served) -
         assert served.sandbox.network.accounts["15550003333"].companions == {}
     finally:
         await sock.end()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_same_device_twice_replaces_the_first(baileys: Harness, served: Served, version: str) -> None:
+    await served.create_account("15550006666")
+    first = await Sock.create(baileys, version, served.ws_url)
+    second: Sock | None = None
+    try:
+        response = await served.post("/sandbox/accounts/15550006666/scan", {"qr": await first.wait_qr()})
+        jid = JID.parse(response.json()["jid"])
+        restart = await first.wait_close()
+        opened = await first.wait_open(after=restart["n"])
+        second = await Sock.create(baileys, version, served.ws_url, sameCredsAs=first.handle)
+        await second.wait_open()
+        replaced = await first.wait_close(after=opened["n"])
+        assert replaced["statusCode"] == 440
+        assert served.sandbox.connections[jid] is not None
+        await second.poll()
+        assert not [e for e in second.events if e.get("connection") == "close"]
+    finally:
+        await first.end()
+        if second is not None:
+            await second.end()
