@@ -8,6 +8,8 @@ it as a quart-trio app with the websocket endpoint ``/ws/chat`` and the control 
     sandbox = Sandbox(Network.open(state_dir, rng=secrets.token_bytes))
     url = await nursery.start(serve, sandbox, "127.0.0.1", 0)     # -> "http://127.0.0.1:41879"
 
+Every sandbox has its messaging installed (``messaging``: phones, routing, usync, groups, offline queues);
+:func:`start_media` adds the HTTPS media server; :func:`run_standalone` is what ``waporta sandbox`` runs.
 Other modules extend a sandbox through ``sandbox.iqs.register(...)``, ``sandbox.stanza_handlers[tag]`` and
 ``sandbox.login_hooks`` (awaited after ``<success>``; each returns how many offline stanzas it delivered).
 
