@@ -7,10 +7,12 @@ a pairing code. Real time, bounded: Baileys runs on Node's timers.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.interop.harness import Harness
-from tests.waproto.sandbox.interop_helpers import Served, Sock, call
+from tests.waproto.sandbox.interop_helpers import Served, Sock, call, served_sandbox
 from waproto.jid import JID
 
 pytestmark = pytest.mark.interop
@@ -100,3 +102,30 @@ async def test_same_device_twice_replaces_the_first(baileys: Harness, served: Se
         await first.end()
         if second is not None:
             await second.end()
+
+
+async def test_linked_device_logs_in_after_a_sandbox_restart(baileys: Harness, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    async with served_sandbox(state) as first_run:
+        await first_run.create_account("15550007777")
+        sock = await Sock.create(baileys, "v7", first_run.ws_url)
+        response = await first_run.post("/sandbox/accounts/15550007777/scan", {"qr": await sock.wait_qr()})
+        jid = JID.parse(response.json()["jid"])
+        restart = await sock.wait_close()
+        opened = await sock.wait_open(after=restart["n"])
+        await call(baileys, "sock.setReconnect", h=sock.handle, on=False)
+        root = first_run.sandbox.root_public_key
+    again: Sock | None = None
+    try:
+        await sock.wait_close(after=opened["n"])
+        async with served_sandbox(state) as second_run:
+            assert second_run.sandbox.root_public_key == root
+            again = await Sock.create(baileys, "v7", second_run.ws_url, sameCredsAs=sock.handle)
+            await again.wait_open()
+            assert jid in second_run.sandbox.connections
+            await again.end()
+            again = None
+    finally:
+        await sock.end()
+        if again is not None:
+            await again.end()
