@@ -63,7 +63,7 @@ class Transport(Protocol):
         """The next binary message; None when the peer closed. Raises ``DecodeError`` for a text message."""
 
     async def send(self, data: bytes) -> None:
-        """Send one binary message."""
+        """Send one binary message; ``ConnectionClosed`` (or a trio stream error) once the peer is gone."""
 
     async def close(self, code: int, reason: str) -> None:
         """Close the websocket (idempotent)."""
@@ -129,6 +129,8 @@ class Connection:
         try:
             with trio.CancelScope() as self._scope:
                 await self._serve()
+        except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
+            await self._shut("the peer went away", CLOSE_NORMAL)
         except RemoteProtocolError as exc:
             await self._shut(f"protocol error: {exc}", CLOSE_PROTOCOL_ERROR)
         except WAProtoError as exc:

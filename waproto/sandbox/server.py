@@ -37,7 +37,7 @@ from quart_trio import QuartTrio
 from waproto.binary import Node
 from waproto.errors import DecodeError
 from waproto.jid import JID
-from waproto.sandbox.connection import Connection, Transport
+from waproto.sandbox.connection import Connection, ConnectionClosed, Transport
 from waproto.sandbox.iqs import IqTable, register_basic_iqs
 from waproto.sandbox.linking import Linker
 from waproto.sandbox.messaging import Messaging
@@ -161,7 +161,12 @@ class _QuartTransport:
         return bytes(data)
 
     async def send(self, data: bytes) -> None:
-        await self._ws.send(data)
+        if self._closed:
+            raise ConnectionClosed("the websocket is closed")
+        try:
+            await self._ws.send(data)
+        except Exception as exc:  # hypercorn refuses a send once the client has gone
+            raise ConnectionClosed(f"the websocket is gone: {exc!r}") from exc
 
     async def close(self, code: int, reason: str) -> None:
         if not self._closed:

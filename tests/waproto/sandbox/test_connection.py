@@ -242,3 +242,16 @@ async def test_first_stanza_waits_for_the_start_up_pause(autojump_clock: trio.ab
     assert trio.current_time() - start == pytest.approx(sandbox.first_stanza_delay)
 
 
+
+
+async def test_a_peer_that_stops_reading_ends_quietly(
+    autojump_clock: trio.abc.Clock, nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+) -> None:
+    sandbox = make_sandbox()
+    pipe, companion = await registered(nursery, sandbox)
+    pipe.to_client_receive.close()  # the client is gone: the server's next send fails
+    await companion.send_node(Node("iq", {"id": "p", "type": "get", "xmlns": "w:p"}, [Node("ping")]))
+    await wait_closed(sandbox)
+    assert pipe.close_code == CLOSE_NORMAL
+    assert pipe.close_reason == "the peer went away"
+    assert "internal error" not in caplog.text
