@@ -3,13 +3,13 @@
 // shows QRs, links, restarts after 515 and logs in exactly as it would against WhatsApp.
 //
 //   sock.create          {version: 'v6'|'v7', url, reconnect?: true, browser?, caFile?, sameCredsAs?} -> handle
-//       `sameCredsAs`: another socket handle whose credentials and key store this one shares (the same device
-//       connecting twice).
-//       `caFile`: a CA certificate (PEM file) Baileys trusts for media uploads (its `fetchAgent` option).
 //       Fresh credentials (initAuthCreds) and a memory key store kept under the handle. When the socket closes
 //       with a status other than loggedOut (401), forbidden (403), connectionReplaced (440) or
 //       multideviceMismatch (411), a new socket is made with the same credentials (what Baileys' own example
 //       does; the 515 restart after pairing needs it), unless `reconnect` is false or `sock.end` was called.
+//       `caFile`: a CA certificate (PEM file) Baileys trusts for media uploads (its `fetchAgent` option).
+//       `sameCredsAs`: another socket handle whose credentials and key store this one shares (the same device
+//       connecting twice).
 //   sock.events          {h, since?: 0} -> [{n, type, ...}]  every event recorded from index `since` on:
 //       {type: 'connection.update', connection?, qr?, isNewLogin?, receivedPendingNotifications?, statusCode?}
 //       {type: 'creds.update', me?, registered?}
@@ -30,7 +30,6 @@ import * as baileys6 from '@whiskeysockets/baileys'
 import * as baileys7 from 'baileys'
 import { proto as proto6 } from '@whiskeysockets/baileys/WAProto/index.js'
 import { proto as proto7 } from 'baileys/WAProto/index.js'
-
 import { readFileSync } from 'node:fs'
 import https from 'node:https'
 
