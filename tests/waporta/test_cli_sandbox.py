@@ -55,3 +55,11 @@ def test_banner_control_api_and_state(tmp_path: Path) -> None:
 def test_bad_root_key_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sandbox", "--state", str(tmp_path), "--root-key", "abc"]) == 2
     assert "--root-key" in capsys.readouterr().err
+
+
+def test_unreadable_state_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "network.json").write_text("not json")
+    assert main(["sandbox", "--state", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "network.json" in err
+    assert "Traceback" not in err
