@@ -213,7 +213,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
     try:
         try:
-            trio.run(functools.partial(run_standalone, host=args.host, port=args.port, state_dir=args.state,
+            trio.run(functools.partial(run_standalone, host=args.host, port=args.port, state_dir=args.state.resolve(),
                                        root_private=root, announce=announce, stop_on_signals=True))
         except BaseExceptionGroup as group:  # a failure to bind comes out of the servers' nursery
             match, rest = group.split(OSError)

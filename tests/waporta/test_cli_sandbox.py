@@ -20,7 +20,9 @@ from waporta.cli import main
 def test_banner_control_api_and_state(tmp_path: Path) -> None:
     state = tmp_path / "state"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "waporta", "sandbox", "--port", "0", "--state", str(state)],
+        # a relative --state: the banner still names the CA file by an absolute path, for scripts
+        [sys.executable, "-m", "waporta", "sandbox", "--port", "0", "--state", "state"],
+        cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -33,6 +35,7 @@ def test_banner_control_api_and_state(tmp_path: Path) -> None:
         assert banner["url"].endswith("/ws/chat")
         assert banner["control"].startswith("http://127.0.0.1:")
         assert len(bytes.fromhex(banner["root_public_key"])) == 32
+        assert Path(banner["ca_file"]).is_absolute()
         assert Path(banner["ca_file"]).read_text().startswith("-----BEGIN CERTIFICATE-----")
         assert banner["media"].startswith("https://127.0.0.1:")
         with httpx.Client(base_url=banner["control"], timeout=10) as client:
