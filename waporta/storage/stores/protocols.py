@@ -1,0 +1,223 @@
+"""Store contracts for what a linked WhatsApp device keeps besides Signal state, with in-memory versions.
+
+waproto defines the Signal store Protocols (``waproto.signal.store``, ``waproto.signal.sender_keys``);
+these three cover the rest of a session's durable state until waproto grows its own:
+
+- :class:`CredentialStore`: the device's credentials as waproto's JSON-able dict form
+  (``waproto.credentials``), kept opaque: the store never looks inside it.
+- :class:`DeviceListStore`: per user JID (``"15550001111@s.whatsapp.net"``, ``"1234@lid"``; no device
+  part) the device ids usync returned and when they were fetched (:class:`DeviceList`). Calls take and
+  return many users at once, so sending to a group is one query, not one per member.
+- :class:`LidMapStore`: LID user ↔ phone-number user mappings, by JID *user part* (``"123456789012345"``
+  ↔ ``"15550001111"``). One LID per phone number and one phone number per LID: a new pair replaces any
+  mapping either side had.
+
+Every implementation is bound to one hub session and copies values both ways (what it returns is never
+the caller's object, and changing a value after storing it changes nothing stored). The ``Memory*``
+classes here are the reference behaviour, for tests and tools; ``waporta.storage.stores.account`` has
+the SQLite ones, tested against the same behavioural tests.
+
+This module is NOT the Signal stores (``waporta.storage.stores.signal``) and reads no clock: fetch times
+come from the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = [
+    "CredentialStore",
+    "DeviceList",
+    "DeviceListStore",
+    "LidMapStore",
+    "MemoryCredentialStore",
+    "MemoryDeviceListStore",
+    "MemoryLidMapStore",
+    "check_user",
+    "check_user_jid",
+    "credentials_to_json",
+]
+
+
+def credentials_to_json(credentials: Mapping[str, Any]) -> str:
+    """The canonical JSON text a credential store keeps (sorted keys, compact, no NaN).
+
+    Raises ``TypeError`` for a value JSON cannot hold and ``ValueError`` for NaN or infinity, before
+    anything is stored.
+    """
+    if not isinstance(credentials, Mapping):
+        raise TypeError(f"credentials are a JSON-able dict, not {type(credentials).__name__}")
+    return json.dumps(dict(credentials), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def check_user_jid(user_jid: str) -> str:
+    """``user_jid`` if it is a non-empty ``user@server`` string without a device part, else ``ValueError``."""
+    if not isinstance(user_jid, str) or "@" not in user_jid or ":" in user_jid.partition("@")[0]:
+        raise ValueError(f"a device list is keyed by a user JID without a device, not {user_jid!r}")
+    return user_jid
+
+
+def check_user(user: str) -> str:
+    """``user`` if it is a non-empty JID user part (no ``@``, no ``:device``), else ``ValueError``."""
+    if not isinstance(user, str) or not user or "@" in user or ":" in user:
+        raise ValueError(f"a LID mapping holds JID user parts (no server, no device), not {user!r}")
+    return user
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceList:
+    """The devices of one user as last fetched: device ids in the order given, and when (POSIX seconds)."""
+
+    #: The user JID without a device part, e.g. ``15550001111@s.whatsapp.net`` or ``1234@lid``.
+    user_jid: str
+    #: Device ids (0 is the phone), in the order they were given.
+    devices: tuple[int, ...]
+    #: When the list was fetched, in POSIX seconds from the caller's clock.
+    fetched_at: float
+
+    def __post_init__(self) -> None:
+        check_user_jid(self.user_jid)
+        devices = tuple(self.devices)
+        for device in devices:
+            if not isinstance(device, int) or isinstance(device, bool) or not 0 <= device < 2**32:
+                raise ValueError(f"a device id is an integer in 0..2**32-1, not {device!r}")
+        if len(set(devices)) != len(devices):
+            raise ValueError(f"device ids repeat in {devices!r}")
+        object.__setattr__(self, "devices", devices)
+        fetched = self.fetched_at
+        if isinstance(fetched, bool) or not isinstance(fetched, int | float) or not math.isfinite(fetched):
+            raise ValueError(f"fetched_at is a finite number of POSIX seconds, not {fetched!r}")
+        object.__setattr__(self, "fetched_at", float(fetched))
+
+
+class CredentialStore(Protocol):
+    """One session's credentials, as waproto's JSON-able dict form."""
+
+    async def load_credentials(self) -> dict[str, Any] | None:
+        """A fresh copy of the stored dict, or ``None`` if the session has none (not linked)."""
+        ...
+
+    async def save_credentials(self, credentials: Mapping[str, Any]) -> None:
+        """Replace the stored credentials (``TypeError``/``ValueError`` if not JSON-able; nothing stored)."""
+        ...
+
+    async def delete_credentials(self) -> None:
+        """Forget the credentials (logout); deleting when there are none is not an error."""
+        ...
+
+
+class DeviceListStore(Protocol):
+    """Cached device lists, many users per call."""
+
+    async def get_device_lists(self, user_jids: Iterable[str]) -> dict[str, DeviceList]:
+        """The stored lists of those of ``user_jids`` that have one, by user JID."""
+        ...
+
+    async def put_device_lists(self, lists: Iterable[DeviceList]) -> None:
+        """Store each list, replacing what its user had (all in one step)."""
+        ...
+
+    async def delete_device_lists(self, user_jids: Iterable[str]) -> None:
+        """Forget these users' lists (a device-change notification); unknown users are ignored."""
+        ...
+
+
+class LidMapStore(Protocol):
+    """LID user ↔ phone-number user, both ways, many at a time."""
+
+    async def put_lid_mappings(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Store ``(lid_user, pn_user)`` pairs; each replaces any mapping of its LID or its phone number.
+
+        Within one call a later pair wins over an earlier one that shares either side.
+        """
+        ...
+
+    async def get_lids(self, pn_users: Iterable[str]) -> dict[str, str]:
+        """``{pn_user: lid_user}`` for those of ``pn_users`` that have a mapping."""
+        ...
+
+    async def get_pns(self, lid_users: Iterable[str]) -> dict[str, str]:
+        """``{lid_user: pn_user}`` for those of ``lid_users`` that have a mapping."""
+        ...
+
+
+class MemoryCredentialStore:
+    """A :class:`CredentialStore` in memory (keeps the JSON text, so values are copied both ways)."""
+
+    def __init__(self) -> None:
+        self._text: str | None = None
+
+    async def load_credentials(self) -> dict[str, Any] | None:
+        if self._text is None:
+            return None
+        loaded: dict[str, Any] = json.loads(self._text)
+        return loaded
+
+    async def save_credentials(self, credentials: Mapping[str, Any]) -> None:
+        self._text = credentials_to_json(credentials)
+
+    async def delete_credentials(self) -> None:
+        self._text = None
+
+
+class MemoryDeviceListStore:
+    """A :class:`DeviceListStore` in a dict (:class:`DeviceList` values are immutable)."""
+
+    def __init__(self) -> None:
+        self._lists: dict[str, DeviceList] = {}
+
+    async def get_device_lists(self, user_jids: Iterable[str]) -> dict[str, DeviceList]:
+        wanted = [check_user_jid(jid) for jid in user_jids]
+        return {jid: self._lists[jid] for jid in wanted if jid in self._lists}
+
+    async def put_device_lists(self, lists: Iterable[DeviceList]) -> None:
+        batch = list(lists)
+        for device_list in batch:
+            if not isinstance(device_list, DeviceList):
+                raise TypeError(f"expected DeviceList values, not {type(device_list).__name__}")
+        for device_list in batch:
+            self._lists[device_list.user_jid] = device_list
+
+    async def delete_device_lists(self, user_jids: Iterable[str]) -> None:
+        for jid in [check_user_jid(jid) for jid in user_jids]:
+            self._lists.pop(jid, None)
+
+
+class MemoryLidMapStore:
+    """A :class:`LidMapStore` in two dicts kept in step."""
+
+    def __init__(self) -> None:
+        self._pn_by_lid: dict[str, str] = {}
+        self._lid_by_pn: dict[str, str] = {}
+
+    async def put_lid_mappings(self, pairs: Iterable[tuple[str, str]]) -> None:
+        checked = [(check_user(lid), check_user(pn)) for lid, pn in pairs]
+        for lid, pn in checked:
+            old_pn = self._pn_by_lid.pop(lid, None)
+            if old_pn is not None:
+                del self._lid_by_pn[old_pn]
+            old_lid = self._lid_by_pn.pop(pn, None)
+            if old_lid is not None:
+                del self._pn_by_lid[old_lid]
+            self._pn_by_lid[lid] = pn
+            self._lid_by_pn[pn] = lid
+
+    async def get_lids(self, pn_users: Iterable[str]) -> dict[str, str]:
+        wanted = [check_user(pn) for pn in pn_users]
+        return {pn: self._lid_by_pn[pn] for pn in wanted if pn in self._lid_by_pn}
+
+    async def get_pns(self, lid_users: Iterable[str]) -> dict[str, str]:
+        wanted = [check_user(lid) for lid in lid_users]
+        return {lid: self._pn_by_lid[lid] for lid in wanted if lid in self._pn_by_lid}
+
+
+def _conforms(creds: MemoryCredentialStore, devices: MemoryDeviceListStore, lids: MemoryLidMapStore) -> None:
+    """Never called: mypy checks here that the memory classes implement the Protocols."""
+    as_creds: CredentialStore = creds
+    as_devices: DeviceListStore = devices
+    as_lids: LidMapStore = lids
+    del as_creds, as_devices, as_lids
