@@ -28,10 +28,11 @@ from waporta.storage.stores.protocols import (
     MemoryDeviceListStore,
     MemoryLidMapStore,
 )
-from waporta.storage.stores.signal import SqliteSenderKeyStore, SqliteSignalStore
+from waporta.storage.stores.signal import DEFAULT_CACHE_SIZE, SqliteSenderKeyStore, SqliteSignalStore
 from waporta.storage.stores.wipe import SESSION_TABLES, delete_session
 
 __all__ = [
+    "DEFAULT_CACHE_SIZE",
     "SESSION_TABLES",
     "CredentialStore",
     "DeviceList",

@@ -7,12 +7,22 @@
 - :class:`SqliteSenderKeyStore` implements ``SenderKeyStore`` (``waproto.signal.sender_keys``).
 
 Every row carries the hub session id, so many WhatsApp sessions share the database and never see each
-other's rows. Each store call is exactly one :meth:`Database.read` or :meth:`Database.write` (one
+other's rows. Each store call is at most one :meth:`Database.read` or :meth:`Database.write` (one
 transaction, one thread hop); a write is committed before the call returns, so what waproto stored after a
-successful decryption survives a crash the moment it is relied on. Records are stored serialised
-(``serialize``/``deserialize``), so every load returns a fresh object and nothing the caller keeps is
-shared with the store. waproto stores only after a whole operation succeeded, so a failed decryption
-leaves these tables untouched.
+successful decryption survives a crash the moment it is relied on. waproto stores only after a whole
+operation succeeded, so a failed decryption leaves these tables untouched.
+
+Session records and peer identity keys are also kept in a bounded in-process cache (least recently used
+dropped first), filled by loads and by *committed* stores: a cached load costs no query and no
+deserialisation, and saving an unchanged identity key (as every decryption does) costs no write. The
+cache is correct because a store object is the only writer of its session's rows while it is in use (the
+hub runs one client per session, and waproto serialises operations per address); whoever changes the rows
+another way (``delete_session``, a second store object) must drop this object or call
+:meth:`SqliteSignalStore.clear_cache`. A write that raises (or is cancelled) drops the entry, so the next
+load reads what the database really holds. Cached values are immutable (``SessionRecord`` is a value
+that waproto never mutates, keys are bytes), so handing out the same object is safe. Prekeys, signed
+prekeys and sender keys are not cached: they are read rarely, and sender-key records are mutable, so
+every load of one returns a fresh object.
 
 Our identity key pair and registration id are not stored here: they are part of the session's
 credentials (``SqliteCredentialStore``) and are passed in, as with the memory store.
@@ -24,7 +34,9 @@ This module is NOT the schema (``migrations/0002_signal.sql``) and does not wipe
 from __future__ import annotations
 
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Iterable
+from typing import Final, Generic, TypeVar
 
 from waporta.storage.database import Database
 from waproto.errors import LocalProtocolError
@@ -35,7 +47,48 @@ from waproto.signal.sender_keys import SenderKeyName, SenderKeyRecord, SenderKey
 from waproto.signal.session import SessionRecord
 from waproto.signal.store import Direction, IdentityKeyStore, PreKeyStore, SessionStore, SignedPreKeyStore
 
-__all__ = ["SqliteSenderKeyStore", "SqliteSignalStore"]
+__all__ = ["DEFAULT_CACHE_SIZE", "SqliteSenderKeyStore", "SqliteSignalStore"]
+
+#: How many session records (and, separately, identity keys) a store keeps in memory by default.
+DEFAULT_CACHE_SIZE: Final = 512
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Cache(Generic[K, V]):
+    """A small LRU map; ``capacity`` 0 keeps nothing."""
+
+    __slots__ = ("_items", "capacity")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: K) -> bool:
+        return key in self._items
+
+    def get(self, key: K) -> V:
+        """The value (``KeyError`` if absent), now the most recently used."""
+        self._items.move_to_end(key)
+        return self._items[key]
+
+    def put(self, key: K, value: V) -> None:
+        if self.capacity <= 0:
+            return
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def drop(self, key: K) -> None:
+        self._items.pop(key, None)
+
+    def clear(self) -> None:
+        self._items.clear()
 
 
 def _check_session_id(session_id: str) -> str:
@@ -55,9 +108,12 @@ class SqliteSignalStore:
         registration_id: int,
         *,
         accept_changed_identities: bool = True,
+        cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         if not isinstance(registration_id, int) or not 0 <= registration_id < 2**32:
             raise LocalProtocolError("a registration id is a 32-bit unsigned integer")
+        if not isinstance(cache_size, int) or cache_size < 0:
+            raise ValueError("cache_size is a non-negative integer (0 turns the cache off)")
         #: The hub database.
         self.db = db
         #: The hub session whose rows this store reads and writes.
@@ -68,6 +124,13 @@ class SqliteSignalStore:
         self.registration_id = registration_id
         #: Whether a key different from the stored one is trusted (and then reported as a change).
         self.accept_changed_identities = accept_changed_identities
+        self._sessions: _Cache[ProtocolAddress, SessionRecord | None] = _Cache(cache_size)
+        self._identities: _Cache[ProtocolAddress, bytes | None] = _Cache(cache_size)
+
+    def clear_cache(self) -> None:
+        """Forget every cached record and key (the database was changed behind this store's back)."""
+        self._sessions.clear()
+        self._identities.clear()
 
     # ------------------------------------------------------------------------------------ identities
 
@@ -81,8 +144,12 @@ class SqliteSignalStore:
 
     async def get_identity(self, address: ProtocolAddress) -> bytes | None:
         """The 32-byte identity key stored for ``address``, or ``None``."""
+        if address in self._identities:
+            return self._identities.get(address)
         sid, name, device = self.session_id, address.name, address.device_id
-        return await self.db.read(lambda conn: _identity(conn, sid, name, device))
+        key = await self.db.read(lambda conn: _identity(conn, sid, name, device))
+        self._identities.put(address, key)
+        return key
 
     async def is_trusted_identity(
         self, address: ProtocolAddress, identity_key: bytes, direction: Direction
@@ -101,6 +168,8 @@ class SqliteSignalStore:
     async def save_identity(self, address: ProtocolAddress, identity_key: bytes) -> bytes | None:
         """Store the key; returns the key it replaced when that was a different one, else ``None``."""
         key = strip_key_type(identity_key)
+        if address in self._identities and self._identities.get(address) == key:
+            return None  # unchanged (every decryption saves the key it used): nothing to write
         sid, name, device = self.session_id, address.name, address.device_id
 
         def save(conn: sqlite3.Connection) -> bytes | None:
@@ -111,9 +180,15 @@ class SqliteSignalStore:
                     " VALUES (?, ?, ?, ?)",
                     (sid, name, device, key),
                 )
-            return previous if previous is not None and previous != key else None
+            return previous
 
-        return await self.db.write(save)
+        try:
+            previous = await self.db.write(save)
+        except BaseException:
+            self._identities.drop(address)
+            raise
+        self._identities.put(address, key)
+        return previous if previous is not None and previous != key else None
 
     # -------------------------------------------------------------------------------------- prekeys
 
@@ -191,7 +266,9 @@ class SqliteSignalStore:
     # ------------------------------------------------------------------------------------- sessions
 
     async def load_session(self, address: ProtocolAddress) -> SessionRecord | None:
-        """The session record for ``address`` (a fresh object), or ``None``."""
+        """The record for ``address``, or ``None`` (from the cache when it holds the address)."""
+        if address in self._sessions:
+            return self._sessions.get(address)
         sid, name, device = self.session_id, address.name, address.device_id
         data = await self.db.read(
             lambda conn: _blob(
@@ -200,17 +277,29 @@ class SqliteSignalStore:
                 (sid, name, device),
             )
         )
-        return None if data is None else SessionRecord.deserialize(data)
+        record = None if data is None else SessionRecord.deserialize(data)
+        self._sessions.put(address, record)
+        return record
 
     async def load_sessions(
         self, addresses: Iterable[ProtocolAddress]
     ) -> dict[ProtocolAddress, SessionRecord]:
-        """The records of those of ``addresses`` that have one, in one query (a send to many devices)."""
-        wanted = list(dict.fromkeys(addresses))
+        """The records of those of ``addresses`` that have one; the uncached ones in one query."""
+        found: dict[ProtocolAddress, SessionRecord] = {}
+        wanted: list[ProtocolAddress] = []
+        for address in dict.fromkeys(addresses):
+            if address in self._sessions:
+                cached = self._sessions.get(address)
+                if cached is not None:
+                    found[address] = cached
+            else:
+                wanted.append(address)
+        if not wanted:
+            return found
         sid = self.session_id
 
         def load(conn: sqlite3.Connection) -> dict[ProtocolAddress, bytes]:
-            found: dict[ProtocolAddress, bytes] = {}
+            rows: dict[ProtocolAddress, bytes] = {}
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start : start + _CHUNK]
                 where = " OR ".join(["(name = ? AND device_id = ?)"] * len(chunk))
@@ -221,21 +310,33 @@ class SqliteSignalStore:
                     f"SELECT name, device_id, record FROM signal_sessions WHERE session_id = ? AND ({where})"
                 )
                 for name, device, record in conn.execute(query, params):
-                    found[ProtocolAddress(name, device)] = bytes(record)
-            return found
+                    rows[ProtocolAddress(name, device)] = bytes(record)
+            return rows
 
-        rows = await self.db.read(load) if wanted else {}
-        return {address: SessionRecord.deserialize(data) for address, data in rows.items()}
+        rows = await self.db.read(load)
+        for address in wanted:
+            data = rows.get(address)
+            record = None if data is None else SessionRecord.deserialize(data)
+            self._sessions.put(address, record)
+            if record is not None:
+                found[address] = record
+        return found
 
     async def store_session(self, address: ProtocolAddress, record: SessionRecord) -> None:
-        """Replace the record for ``address``."""
+        """Replace the record for ``address`` (committed before this returns)."""
         row = (self.session_id, address.name, address.device_id, record.serialize())
-        await self.db.write(
-            lambda conn: conn.execute(
-                "INSERT OR REPLACE INTO signal_sessions (session_id, name, device_id, record) VALUES (?, ?, ?, ?)",
-                row,
+        try:
+            await self.db.write(
+                lambda conn: conn.execute(
+                    "INSERT OR REPLACE INTO signal_sessions (session_id, name, device_id, record)"
+                    " VALUES (?, ?, ?, ?)",
+                    row,
+                )
             )
-        )
+        except BaseException:
+            self._sessions.drop(address)
+            raise
+        self._sessions.put(address, record)
 
 
 class SqliteSenderKeyStore:

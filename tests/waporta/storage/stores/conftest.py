@@ -11,7 +11,7 @@ from tests.waporta.storage.stores.backends import Backend
 from waporta.storage import Database
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "sqlite-nocache"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     made = Backend(request.param, tmp_path / "data" / "waporta.db")
     await made.open()

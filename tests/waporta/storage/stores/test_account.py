@@ -8,6 +8,8 @@ transaction per call.
 from __future__ import annotations
 
 import math
+import random
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -250,3 +252,56 @@ async def test_an_empty_session_id_is_refused(db: Database) -> None:
     for cls in (SqliteCredentialStore, SqliteDeviceListStore, SqliteLidMapStore):
         with pytest.raises(ValueError, match="session id"):
             cls(db, "")
+
+
+# ------------------------------------------------------------------------- memory and SQLite agree
+
+
+@pytest.mark.parametrize("seed", range(8))
+async def test_random_operations_agree_with_memory(tmp_path: Path, seed: int) -> None:
+    """The same random operations on both backends give the same answers, step by step."""
+    rng = random.Random(seed)
+    memory, sqlite = Backend("memory", tmp_path / "m.db"), Backend("sqlite", tmp_path / "s.db")
+    await memory.open()
+    await sqlite.open()
+    lids = [str(100 + i) for i in range(5)]
+    pns = [f"1555000{i:04d}" for i in range(5)]
+    jids = [f"{pn}@s.whatsapp.net" for pn in pns[:3]] + ["100@lid", "101@lid"]
+    try:
+        for step in range(60):
+            op = rng.randrange(6)
+            session_id = rng.choice(["a", "b"])
+            answers = []
+            for backend in (memory, sqlite):
+                lid_map, devices = backend.lid_map(session_id), backend.device_lists(session_id)
+                state = random.Random(seed * 1000 + step)  # the same arguments for both backends
+                if op == 0:
+                    pairs = [(state.choice(lids), state.choice(pns)) for _ in range(state.randrange(1, 4))]
+                    answers.append(await lid_map.put_lid_mappings(pairs))
+                elif op == 1:
+                    answers.append(await lid_map.get_lids(state.sample(pns, 3)))
+                elif op == 2:
+                    answers.append(await lid_map.get_pns(state.sample(lids, 3)))
+                elif op == 3:
+                    lists = [
+                        DeviceList(
+                            jid, tuple(state.sample(range(30), state.randrange(4))), state.randrange(100)
+                        )
+                        for jid in state.sample(jids, state.randrange(1, 3))
+                    ]
+                    answers.append(await devices.put_device_lists(lists))
+                elif op == 4:
+                    answers.append(await devices.get_device_lists(state.sample(jids, 3)))
+                else:
+                    answers.append(await devices.delete_device_lists(state.sample(jids, 2)))
+            assert answers[0] == answers[1], (step, op)
+            if step % 20 == 19:
+                await sqlite.reopen()
+        for session_id in ("a", "b"):
+            mem_lids, sql_lids = memory.lid_map(session_id), sqlite.lid_map(session_id)
+            assert await sql_lids.get_lids(pns) == await mem_lids.get_lids(pns)
+            assert await sql_lids.get_pns(lids) == await mem_lids.get_pns(lids)
+            mem_devices, sql_devices = memory.device_lists(session_id), sqlite.device_lists(session_id)
+            assert await sql_devices.get_device_lists(jids) == await mem_devices.get_device_lists(jids)
+    finally:
+        await sqlite.close()

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import random
 import sqlite3
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 
 from tests.waporta.storage.stores.backends import Backend
 from waporta.storage import Database
-from waporta.storage.stores import SqliteSenderKeyStore, SqliteSignalStore
+from waporta.storage.stores import (
+    DEFAULT_CACHE_SIZE,
+    SqliteCredentialStore,
+    SqliteSenderKeyStore,
+    SqliteSignalStore,
+)
 from waproto.errors import DecodeError, LocalProtocolError
 from waproto.signal.address import ProtocolAddress
 from waproto.signal.keys import (
@@ -23,6 +31,7 @@ from waproto.signal.keys import (
     generate_identity_key_pair,
     generate_pre_keys,
     generate_signed_pre_key,
+    serialize_identity_key_pair,
 )
 from waproto.signal.memory import MemorySignalStore
 from waproto.signal.sender_keys import SenderChainKey, SenderKeyName, SenderKeyRecord, SenderKeyState
@@ -299,7 +308,7 @@ async def test_each_call_is_one_transaction(db: Database) -> None:
     counting = CountingDatabase(db)
     rng = rng_of(14)
     identity = generate_identity_key_pair(rng)
-    store = SqliteSignalStore(counting, "s1", identity, 1)  # type: ignore[arg-type]
+    store = SqliteSignalStore(counting, "s1", identity, 1, cache_size=0)  # type: ignore[arg-type]
     senders = SqliteSenderKeyStore(counting, "s1")  # type: ignore[arg-type]
     record = await a_session_record(14)
     many = generate_pre_keys(1, 200, rng)
@@ -318,8 +327,10 @@ async def test_each_call_is_one_transaction(db: Database) -> None:
     assert await store.load_sessions([*addresses, PEER]) == {PEER: record}
     assert counting.take() == (1, 0)
     assert await store.load_session(PEER) == record
+    assert await store.get_identity(PEER) is not None
+    assert counting.take() == (2, 0)
     await store.remove_pre_key(1)
-    assert counting.take() == (1, 1)
+    assert counting.take() == (0, 1)
     await senders.store_sender_key(SenderKeyName(GROUP, PEER), own_sender_key(3))
     assert await senders.load_sender_key(SenderKeyName(GROUP, PEER)) is not None
     assert counting.take() == (1, 1)
@@ -376,3 +387,199 @@ async def test_an_empty_session_id_is_refused(db: Database) -> None:
         SqliteSignalStore(db, "", identity, 1)
     with pytest.raises(ValueError, match="session id"):
         SqliteSenderKeyStore(db, "")
+
+
+# ------------------------------------------------------------------------------------------------- cache
+
+
+class FailingAfterCommit(CountingDatabase):
+    """Writes commit, then the caller sees an exception anyway (as a cancellation delivered late would)."""
+
+    fail = False
+
+    async def write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        result = await super().write(fn)
+        if self.fail:
+            raise RuntimeError("delivered after the commit")
+        return result
+
+
+async def test_the_cache_saves_queries(db: Database) -> None:
+    counting = CountingDatabase(db)
+    rng = rng_of(20)
+    store = SqliteSignalStore(counting, "s1", generate_identity_key_pair(rng), 1)  # type: ignore[arg-type]
+    record, newer = await a_session_record(20), await a_session_record(21)
+    assert await store.load_session(PEER) is None
+    assert await store.load_session(PEER) is None  # "no session" is remembered too
+    assert counting.take() == (1, 0)
+    await store.store_session(PEER, record)
+    assert await store.load_session(PEER) is record  # records are values: the same object is fine
+    assert counting.take() == (0, 1)
+    key, other_key = rng(32), rng(32)
+    assert await store.save_identity(PEER, key) is None
+    assert await store.save_identity(PEER, b"\x05" + key) is None  # unchanged: no write
+    assert await store.get_identity(PEER) == key
+    assert counting.take() == (0, 1)
+    assert await store.save_identity(PEER, other_key) == key
+    assert counting.take() == (0, 1)
+    # A fresh store object (a reopen) reads what the first one wrote.
+    fresh = SqliteSignalStore(db, "s1", store.identity, 1)
+    assert await fresh.load_session(PEER) == record
+    assert await fresh.get_identity(PEER) == other_key
+    await store.store_session(PEER, newer)
+    assert await store.load_session(PEER) == newer
+    assert await SqliteSignalStore(db, "s1", store.identity, 1).load_session(PEER) == newer
+
+
+async def test_the_cache_is_bounded_and_can_be_cleared(db: Database) -> None:
+    counting = CountingDatabase(db)
+    store = SqliteSignalStore(counting, "s1", generate_identity_key_pair(rng_of(22)), 1, cache_size=2)  # type: ignore[arg-type]
+    record = await a_session_record(22)
+    a, b, c = (ProtocolAddress("p", device) for device in range(3))
+    for address in (a, b, c):
+        await store.store_session(address, record)
+    counting.take()
+    assert await store.load_sessions([b, c]) == {b: record, c: record}
+    assert counting.take() == (0, 0)
+    assert await store.load_session(a) == record  # a was dropped (least recently used)
+    assert counting.take() == (1, 0)
+    assert await store.load_sessions([a, b, c]) == {a: record, b: record, c: record}
+    assert counting.take() == (1, 0)  # b went when a came back; c was used more recently than b
+    store.clear_cache()
+    assert await store.load_session(c) == record
+    assert counting.take() == (1, 0)
+    with pytest.raises(ValueError, match="cache_size"):
+        SqliteSignalStore(db, "s1", store.identity, 1, cache_size=-1)
+
+
+async def test_a_write_that_raises_leaves_no_stale_cache(db: Database) -> None:
+    failing = FailingAfterCommit(db)
+    rng = rng_of(23)
+    store = SqliteSignalStore(failing, "s1", generate_identity_key_pair(rng), 1)  # type: ignore[arg-type]
+    record, newer = await a_session_record(23), await a_session_record(24)
+    key, newer_key = rng(32), rng(32)
+    await store.store_session(PEER, record)
+    await store.save_identity(PEER, key)
+    failing.fail = True
+    with pytest.raises(RuntimeError):
+        await store.store_session(PEER, newer)
+    with pytest.raises(RuntimeError):
+        await store.save_identity(PEER, newer_key)
+    failing.fail = False
+    # The writes did commit: the store must now say so, not hand out what it cached before.
+    assert await store.load_session(PEER) == newer
+    assert await store.get_identity(PEER) == newer_key
+
+
+async def test_a_write_that_fails_keeps_the_old_value(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "w.db")
+    rng = rng_of(25)
+    store = SqliteSignalStore(db, "s1", generate_identity_key_pair(rng), 1)
+    record = await a_session_record(25)
+    await store.store_session(PEER, record)
+
+    def refuse(conn: sqlite3.Connection) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    real_write = db.write
+
+    async def broken_write(fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        return await real_write(refuse)
+
+    db.write = broken_write  # type: ignore[method-assign]
+    with pytest.raises(sqlite3.OperationalError):
+        await store.store_session(PEER, await a_session_record(26))
+    with pytest.raises(sqlite3.OperationalError):
+        await store.save_identity(PEER, rng(32))
+    db.write = real_write  # type: ignore[method-assign]
+    assert await store.load_session(PEER) == record
+    assert await store.get_identity(PEER) is None
+    await db.aclose()
+
+
+# ------------------------------------------------------------------------------------------- durability
+
+CRASHING_WRITER = """
+import os, sys, trio
+from pathlib import Path
+from waporta.storage import Database
+from waporta.storage.stores import SqliteCredentialStore, SqliteSignalStore
+from waproto.signal.address import ProtocolAddress
+from waproto.signal.keys import deserialize_identity_key_pair
+from waproto.signal.session import SessionRecord
+
+async def main():
+    path, identity, record = Path(sys.argv[1]), bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3])
+    db = await Database.open(path)
+    store = SqliteSignalStore(db, "s1", deserialize_identity_key_pair(identity), 1)
+    await store.store_session(ProtocolAddress("15550002222", 3), SessionRecord.deserialize(record))
+    await store.remove_pre_key(2)
+    await SqliteCredentialStore(db, "s1").save_credentials({"linked": True})
+    print("stored", flush=True)
+    os._exit(0)  # a crash: no close, no checkpoint, no cleanup
+
+trio.run(main)
+"""
+
+
+async def test_what_a_call_stored_survives_a_crash_right_after(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "waporta.db"
+    rng = rng_of(30)
+    identity = generate_identity_key_pair(rng)
+    db = await Database.open(path)
+    store = SqliteSignalStore(db, "s1", identity, 1)
+    await store.store_pre_keys((r.key_id, r) for r in generate_pre_keys(1, 3, rng))
+    await db.aclose()
+    record = await a_session_record(30)
+
+    done = await trio.run_process(
+        [
+            sys.executable,
+            "-c",
+            CRASHING_WRITER,
+            str(path),
+            serialize_identity_key_pair(identity).hex(),
+            record.serialize().hex(),
+        ],
+        capture_stdout=True,
+        capture_stderr=True,
+    )
+    assert done.stdout == b"stored\n", done.stderr
+
+    db = await Database.open(path)
+    try:
+        store = SqliteSignalStore(db, "s1", identity, 1)
+        assert await store.load_session(PEER) == record
+        assert await store.pre_key_ids() == [1, 3]
+        assert await SqliteCredentialStore(db, "s1").load_credentials() == {"linked": True}
+    finally:
+        await db.aclose()
+
+
+# ------------------------------------------------------------------------- memory and SQLite agree
+
+
+@pytest.mark.parametrize("accept", [True, False])
+@pytest.mark.parametrize("cache_size", [0, 2, DEFAULT_CACHE_SIZE])
+async def test_random_identity_operations_agree_with_memory(
+    db: Database, accept: bool, cache_size: int
+) -> None:
+    rng = random.Random(cache_size * 2 + accept)
+    identity = generate_identity_key_pair(rng_of(40))
+    memory = MemorySignalStore(identity, 1, accept_changed_identities=accept)
+    sqlite = SqliteSignalStore(db, "s1", identity, 1, accept_changed_identities=accept, cache_size=cache_size)
+    addresses = [ProtocolAddress("p", device) for device in range(4)]
+    keys = [bytes([i]) * 32 for i in range(3)]
+    for step in range(200):
+        address, key = rng.choice(addresses), rng.choice(keys)
+        if rng.random() < 0.5:
+            key = b"\x05" + key
+        op = rng.randrange(3)
+        answers: list[object]
+        if op == 0:
+            answers = [await store.save_identity(address, key) for store in (memory, sqlite)]
+        elif op == 1:
+            answers = [await store.get_identity(address) for store in (memory, sqlite)]
+        else:
+            answers = [await store.is_trusted_identity(address, key, "sending") for store in (memory, sqlite)]
+        assert answers[0] == answers[1], (step, op)

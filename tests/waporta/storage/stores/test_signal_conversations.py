@@ -53,7 +53,7 @@ class Device:
 
     @property
     def store(self) -> Any:
-        # Asked for afresh each time: after a reopen the SQLite backend hands out new objects.
+        # Asked for each time: after a reopen the SQLite backend hands out new objects.
         return self.backend.signal(self.session_id, self.identity, self.registration_id)
 
     @property
@@ -135,9 +135,9 @@ async def parties(layout: str, sqlite: Backend, memory: Backend) -> tuple[Device
     return alice, bob
 
 
-@pytest.fixture
-async def sqlite_backend(tmp_path: Path) -> Any:
-    made = Backend("sqlite", tmp_path / "data" / "waporta.db")
+@pytest.fixture(params=["sqlite", "sqlite-nocache"])
+async def sqlite_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    made = Backend(request.param, tmp_path / "data" / "waporta.db")
     await made.open()
     try:
         yield made
