@@ -19,7 +19,8 @@ cache is correct because a store object is the only writer of its session's rows
 hub runs one client per session, and waproto serialises operations per address); whoever changes the rows
 another way (``delete_session``, a second store object) must drop this object or call
 :meth:`SqliteSignalStore.clear_cache`. A write that raises (or is cancelled) drops the entry, so the next
-load reads what the database really holds. Cached values are immutable (``SessionRecord`` is a value
+load reads what the database really holds, and a load that overlapped a write answers without filling
+the cache (it may have read what the write replaced). Cached values are immutable (``SessionRecord`` is a value
 that waproto never mutates, keys are bytes), so handing out the same object is safe. Prekeys, signed
 prekeys and sender keys are not cached: they are read rarely, and sender-key records are mutable, so
 every load of one returns a fresh object.
@@ -126,6 +127,9 @@ class SqliteSignalStore:
         self.accept_changed_identities = accept_changed_identities
         self._sessions: _Cache[ProtocolAddress, SessionRecord | None] = _Cache(cache_size)
         self._identities: _Cache[ProtocolAddress, bytes | None] = _Cache(cache_size)
+        # Bumped when a session or identity write finishes (or fails): a read that overlapped one may
+        # hold what the write replaced, so it answers its caller but does not fill the cache.
+        self._epoch = 0
 
     def clear_cache(self) -> None:
         """Forget every cached record and key (the database was changed behind this store's back)."""
@@ -147,8 +151,10 @@ class SqliteSignalStore:
         if address in self._identities:
             return self._identities.get(address)
         sid, name, device = self.session_id, address.name, address.device_id
+        epoch = self._epoch
         key = await self.db.read(lambda conn: _identity(conn, sid, name, device))
-        self._identities.put(address, key)
+        if epoch == self._epoch:
+            self._identities.put(address, key)
         return key
 
     async def is_trusted_identity(
@@ -187,6 +193,8 @@ class SqliteSignalStore:
         except BaseException:
             self._identities.drop(address)
             raise
+        finally:
+            self._epoch += 1
         self._identities.put(address, key)
         return previous if previous is not None and previous != key else None
 
@@ -270,6 +278,7 @@ class SqliteSignalStore:
         if address in self._sessions:
             return self._sessions.get(address)
         sid, name, device = self.session_id, address.name, address.device_id
+        epoch = self._epoch
         data = await self.db.read(
             lambda conn: _blob(
                 conn,
@@ -278,7 +287,8 @@ class SqliteSignalStore:
             )
         )
         record = None if data is None else SessionRecord.deserialize(data)
-        self._sessions.put(address, record)
+        if epoch == self._epoch:
+            self._sessions.put(address, record)
         return record
 
     async def load_sessions(
@@ -313,11 +323,13 @@ class SqliteSignalStore:
                     rows[ProtocolAddress(name, device)] = bytes(record)
             return rows
 
+        epoch = self._epoch
         rows = await self.db.read(load)
         for address in wanted:
             data = rows.get(address)
             record = None if data is None else SessionRecord.deserialize(data)
-            self._sessions.put(address, record)
+            if epoch == self._epoch:
+                self._sessions.put(address, record)
             if record is not None:
                 found[address] = record
         return found
@@ -336,6 +348,8 @@ class SqliteSignalStore:
         except BaseException:
             self._sessions.drop(address)
             raise
+        finally:
+            self._epoch += 1
         self._sessions.put(address, record)
 
 

@@ -583,3 +583,55 @@ async def test_random_identity_operations_agree_with_memory(
         else:
             answers = [await store.is_trusted_identity(address, key, "sending") for store in (memory, sqlite)]
         assert answers[0] == answers[1], (step, op)
+
+
+class SlowReads(CountingDatabase):
+    """Reads take their snapshot at once, then wait for ``release`` before answering."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.release = trio.Event()
+        self.started = trio.Event()
+
+    async def read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        result = await super().read(fn)
+        self.started.set()
+        await self.release.wait()
+        return result
+
+
+async def test_a_load_overlapping_a_store_does_not_cache_the_old_record(db: Database) -> None:
+    slow = SlowReads(db)
+    identity = generate_identity_key_pair(rng_of(41))
+    store = SqliteSignalStore(slow, "s1", identity, 1)  # type: ignore[arg-type]
+    old, new = await a_session_record(41), await a_session_record(42)
+    old_key, new_key = bytes(32), bytes([1]) * 32
+    await SqliteSignalStore(db, "s1", identity, 1).store_session(PEER, old)
+    await SqliteSignalStore(db, "s1", identity, 1).save_identity(PEER, old_key)
+    seen: dict[str, object] = {}
+
+    async def load() -> None:
+        seen["sessions"] = await store.load_sessions([PEER, OTHER])
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(load)
+        await slow.started.wait()  # the load has read the old record ...
+        await store.store_session(PEER, new)  # ... and a store commits the new one meanwhile
+        slow.release.set()
+    assert seen["sessions"] == {PEER: old}  # the overlapping load answered what it read
+    assert await store.load_session(PEER) == new  # but did not cache it over the new record
+    assert slow.take()[0] == 1  # (the second load was a cache hit: the store cached the new record)
+
+    slow.release, slow.started = trio.Event(), trio.Event()
+    store.clear_cache()
+
+    async def load_key() -> None:
+        seen["key"] = await store.get_identity(PEER)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(load_key)
+        await slow.started.wait()
+        assert await store.save_identity(PEER, new_key) == old_key
+        slow.release.set()
+    assert seen["key"] == old_key
+    assert await store.get_identity(PEER) == new_key
