@@ -106,6 +106,15 @@ class Connection:
         """Our credentials: those given, updated by a pair-success (and a ``<success lid>``)."""
         return self._credentials
 
+    def replace_credentials(self, credentials: Credentials) -> None:
+        """Use ``credentials`` from now on (e.g. with the adv secret a pairing-code exchange derived).
+
+        They must have the same Noise and identity keys (``LocalProtocolError`` otherwise).
+        """
+        if (credentials.noise_key, credentials.identity_key) != (self._credentials.noise_key, self._credentials.identity_key):
+            raise LocalProtocolError("replacement credentials must keep the noise and identity keys")
+        self._credentials = credentials
+
     # ----------------------------------------------------------------- output
 
     def data_to_send(self) -> bytes:

@@ -205,3 +205,14 @@ def test_send_before_the_handshake_is_refused() -> None:
     with pytest.raises(LocalProtocolError):
         conn.send_node(Node("ib"))
     assert conn.state is ConnectionState.HANDSHAKING
+
+
+def test_replace_credentials_keeps_the_keys() -> None:
+    creds = fresh()
+    conn, server, _ = connect(creds)
+    derived = creds.with_adv_secret(bytes(range(32)))
+    conn.replace_credentials(derived)
+    [event] = deliver(conn, server, pair_success(derived))
+    assert isinstance(event, Paired)
+    with pytest.raises(LocalProtocolError):
+        conn.replace_credentials(fresh(9))

@@ -1,0 +1,400 @@
+"""waproto.client.client: the driver against a scripted fake server, on the autojump clock.
+
+Registration and QR rotation, pair-success then 515 then login, prekey upload and ``<active/>``, keepalive
+and dead-link detection, backoff with jitter, logged out, replaced, iq matching. Everything is
+deterministic: seeded randomness, fixed wall-clock time, trio's virtual clock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import AsyncIterator
+
+import pytest
+import trio
+
+from tests.waproto.client.fakes import FakeNetwork, ServerSide
+from tests.waproto.fake_wa import NOW, ROOT
+from tests.waproto.test_credentials import fresh, paired
+from waproto.binary import Node
+from waproto.client import (
+    Client,
+    ClientEvent,
+    ClientSettings,
+    Connected,
+    Disconnected,
+    IqError,
+    IqTimeout,
+    LoggedOut,
+    MemoryClientStore,
+    NotConnected,
+    Paired,
+    QRCode,
+)
+from waproto.credentials import Credentials
+from waproto.jid import JID, SERVER_JID
+from waproto.pairing import issue_device_identity, pair_device_node, pair_success_node, parse_qr
+from waproto.signal import curve
+
+ME = JID("15550001111", "s.whatsapp.net", device=2)
+LID = JID("77766655544433", "lid", device=2)
+SETTINGS = ClientSettings(url="ws://fake/ws/chat", noise_root_public_key=ROOT.public, initial_pre_keys=20)
+
+
+class Harness:
+    def __init__(self, client: Client, network: FakeNetwork, store: MemoryClientStore) -> None:
+        self.client = client
+        self.network = network
+        self.store = store
+
+    async def event(self) -> ClientEvent:
+        return await self.client.events.receive()
+
+
+async def start(
+    nursery: trio.Nursery, creds: Credentials, settings: ClientSettings = SETTINGS, *, refuse: int = 0
+) -> Harness:
+    network = FakeNetwork()
+    network.refuse = refuse
+    store = MemoryClientStore(creds)
+    client = Client(settings, creds, store, rng=random.Random(3).randbytes, now=lambda: NOW, transport=network.open)
+    await nursery.start(client.run)
+    return Harness(client, network, store)
+
+
+@pytest.fixture
+async def nursery_() -> AsyncIterator[trio.Nursery]:
+    async with trio.open_nursery() as nursery:
+        yield nursery
+        nursery.cancel_scope.cancel()
+
+
+async def login(h: Harness, server: ServerSide, *, count: int = 0) -> Connected:
+    """Play a successful login on ``server``: success, prekey count, upload if asked, active."""
+    await server.send(Node("success", {"t": str(NOW), "lid": LID}))
+    count_iq = await server.expect_iq("encrypt")
+    assert count_iq.attrs["type"] == "get"
+    await server.answer(count_iq, [Node("count", {"value": str(count)})])
+    if count < h.client.settings.min_pre_keys:
+        upload = await server.expect_iq("encrypt")
+        assert upload.attrs["type"] == "set"
+        await server.answer(upload)
+    active = await server.expect_iq("passive")
+    assert [c.tag for c in active.children] == ["active"]
+    await server.answer(active)
+    event = await h.event()
+    assert isinstance(event, Connected)
+    return event
+
+
+async def test_qr_rotation_then_new_refs(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+    creds = fresh()
+    h = await start(nursery_, creds)
+    server = await h.network.accept()
+    assert server.payload.HasField("device_pairing_data")
+    await server.send(pair_device_node(iq_id="pd", refs=["2@one", "2@two", "2@three"]))
+    ack = await server.expect("iq")
+    assert (ack.attrs["type"], ack.attrs["id"]) == ("result", "pd")
+    times, qrs = [], []
+    for _ in range(3):
+        event = await h.event()
+        assert isinstance(event, QRCode)
+        times.append(trio.current_time())
+        qrs.append(parse_qr(event.qr))
+    assert h.client.status == "qr"
+    assert [q.ref for q in qrs] == ["2@one", "2@two", "2@three"]
+    assert qrs[0].noise_public == creds.noise_key.public
+    assert qrs[0].adv_secret == creds.adv_secret
+    assert [round(b - a) for a, b in itertools.pairwise(times)] == [60, 20]
+    # The refs ran out: a new connection asks for new ones at once.
+    gone = await h.event()
+    assert gone == Disconnected("qr_timeout", None, 0.0)
+    again = await h.network.accept()
+    assert again.payload.HasField("device_pairing_data")
+    assert server.client_closed
+
+
+def pair_success(creds: Credentials) -> Node:
+    identity = issue_device_identity(
+        account=curve.generate_key_pair(random.Random(8).randbytes),
+        companion_identity=creds.identity_key.public,
+        adv_secret=creds.adv_secret,
+        raw_id=1,
+        key_index=1,
+        timestamp=NOW,
+    )
+    return pair_success_node(iq_id="ps", device_identity=identity, jid=ME, lid=LID)
+
+
+async def test_pairing_then_restart_then_login(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+    creds = fresh()
+    h = await start(nursery_, creds)
+    server = await h.network.accept()
+    await server.send(pair_device_node(iq_id="pd", refs=["2@one"]))
+    assert isinstance(await h.event(), QRCode)
+    await server.send(pair_success(creds))
+    reply = await server.expect("iq")
+    assert reply.attrs["id"] == "pd"
+    reply = await server.expect("iq")
+    assert reply.child("pair-device-sign") is not None
+    assert h.store.credentials is not None
+    assert h.store.credentials.me == ME
+    event = await h.event()
+    assert event == Paired(ME, LID, "android")
+    await server.send(Node("stream:error", {"code": "515"}))
+    assert await h.event() == Disconnected("restart", 515, 0.0)
+    server = await h.network.accept()
+    assert server.payload.username == 15550001111
+    assert server.payload.device == 2
+    assert server.payload.passive
+    connected = await login(h, server)
+    assert connected == Connected(ME, LID)
+    assert h.client.status == "connected"
+    # 20 prekeys were stored before the upload, and the counter advanced.
+    assert sorted(h.store.pre_keys) == list(range(1, 21))
+    assert h.store.credentials.next_pre_key_id == 21
+    assert h.client.credentials == h.store.credentials
+
+
+async def test_prekey_upload_sends_what_was_stored(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+    creds = paired()
+    h = await start(nursery_, creds)
+    server = await h.network.accept()
+    await server.send(Node("success", {"t": str(NOW)}))
+    count_iq = await server.expect_iq("encrypt")
+    await server.answer(count_iq, [Node("count", {"value": "2"})])
+    upload = await server.expect_iq("encrypt")
+    key_list = upload.child("list")
+    assert key_list is not None
+    keys = key_list.children_with("key")
+    assert len(keys) == SETTINGS.pre_key_batch
+    first = keys[0]
+    first_id, first_value = first.child("id"), first.child("value")
+    assert first_id is not None
+    assert first_value is not None
+    assert first_id.content == b"\x00\x00\x01"
+    assert first_value.content == h.store.pre_keys[1].key_pair.public
+    identity, registration = upload.child("identity"), upload.child("registration")
+    assert identity is not None
+    assert registration is not None
+    assert identity.content == creds.identity_key.public
+    assert registration.content == creds.registration_id.to_bytes(4, "big")
+    await server.answer(upload)
+    await server.answer(await server.expect_iq("passive"))
+    assert isinstance(await h.event(), Connected)
+
+
+async def test_enough_prekeys_means_no_upload(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+    h = await start(nursery_, paired())
+    server = await h.network.accept()
+    await login(h, server, count=50)
+    assert h.store.pre_keys == {}
+
+
+async def test_keepalive_pings_and_dead_link(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+    h = await start(nursery_, paired())
+    server = await h.network.accept()
+    await login(h, server, count=50)
+    start_time = trio.current_time()
+    ping = await server.expect_iq("w:p")
+    assert 20 <= trio.current_time() - start_time <= 30
+    await server.answer(ping)
+    await server.expect_iq("w:p")  # unanswered, and nothing else arrives
+    event = await h.event()
+    assert isinstance(event, Disconnected)
+    assert event.reason == "keepalive_timeout"
+    assert event.reconnect_in is not None
+    assert 0.75 <= event.reconnect_in <= 1.25
+    server = await h.network.accept()
+    await login(h, server, count=50)
+
+
+async def test_other_traffic_keeps_the_link_alive(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+    h = await start(nursery_, paired())
+    server = await h.network.accept()
+    await login(h, server, count=50)
+    ping = await server.expect_iq("w:p")
+    await trio.sleep(5)
+    await server.send(Node("ib", {}, [Node("offline", {"count": "0"})]))
+    await server.expect_iq("w:p")  # the unanswered ping did not kill the link: another one came
+    assert h.client.status == "connected"
+    assert ping.attrs["id"] != ""
+
+
+async def test_backoff_grows_with_jitter_and_resets(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+    h = await start(nursery_, paired(), refuse=5)
+    delays = []
+    for _ in range(5):
+        event = await h.event()
+        assert isinstance(event, Disconnected)
+        assert event.reason == "connection_lost"
+        assert event.reconnect_in is not None
+        delays.append(event.reconnect_in)
+    assert h.client.status == "disconnected"
+    for n, delay in enumerate(delays):
+        assert 2**n * 0.75 <= delay <= 2**n * 1.25
+    server = await h.network.accept()
+    await login(h, server, count=50)
+    server.close()
+    event = await h.event()
+    assert isinstance(event, Disconnected)
+    assert event.reason == "connection_lost"
+    assert event.reconnect_in is not None
+    assert event.reconnect_in <= 1.25  # a successful login reset the backoff
+
+
+async def test_backoff_is_capped(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+    settings = ClientSettings(noise_root_public_key=ROOT.public, backoff_max=10.0, backoff_jitter=0.0)
+    h = await start(nursery_, paired(), settings, refuse=8)
+    delays = []
+    for _ in range(8):
+        event = await h.event()
+        assert isinstance(event, Disconnected)
+        delays.append(event.reconnect_in)
+    assert delays == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0, 10.0]
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        Node("stream:error", {"code": "401"}, [Node("conflict", {"type": "device_removed"})]),
+        Node("stream:error", {}, [Node("conflict", {"type": "device_removed"})]),
+        Node("failure", {"reason": "401"}),
+        Node("failure", {"reason": "403"}),
+    ],
+)
+async def test_logged_out_wipes_the_credentials(
+    autojump_clock: trio.abc.Clock, nursery_: trio.Nursery, ending: Node
+) -> None:
+    h = await start(nursery_, paired())
+    server = await h.network.accept()
+    if ending.tag == "stream:error":
+        await login(h, server, count=50)
+    await server.send(ending)
+    event = await h.event()
+    assert isinstance(event, LoggedOut)
+    assert h.store.credentials is None
+    assert h.client.status == "logged_out"
+    with pytest.raises(trio.EndOfChannel):
+        await h.event()
+    assert h.network.attempts == 1
+
+
+async def test_replaced_stops_without_reconnecting(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+    h = await start(nursery_, paired())
+    server = await h.network.accept()
+    await login(h, server, count=50)
+    await server.send(Node("stream:error", {}, [Node("conflict", {"type": "replaced"})]))
+    assert await h.event() == Disconnected("replaced", 440, None)
+    with pytest.raises(trio.EndOfChannel):
+        await h.event()
+    assert h.store.credentials is not None
+
+
+@pytest.mark.parametrize(
+    ("ending", "reason", "code"),
+    [
+        (Node("stream:error", {"code": "503"}), "stream_error", 503),
+        (Node("xmlstreamend"), "stream_end", None),
+        (Node("failure", {"reason": "405"}), "login_failed", 405),
+    ],
+)
+async def test_temporary_endings_reconnect(
+    autojump_clock: trio.abc.Clock, nursery_: trio.Nursery, ending: Node, reason: str, code: int | None
+) -> None:
+    h = await start(nursery_, paired())
+    server = await h.network.accept()
+    await server.send(ending)
+    event = await h.event()
+    assert isinstance(event, Disconnected)
+    assert (event.reason, event.code) == (reason, code)
+    assert event.reconnect_in is not None
+    await h.network.accept()
+
+
+async def test_query_matches_answers_and_times_out(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+    h = await start(nursery_, paired())
+    server = await h.network.accept()
+    await login(h, server, count=50)
+    results: dict[str, object] = {}
+
+    async def ask(name: str, xmlns: str) -> None:
+        try:
+            results[name] = await h.client.query(Node("iq", {"xmlns": xmlns, "type": "get", "to": SERVER_JID}), patience=5)
+        except (IqError, IqTimeout) as exc:
+            results[name] = exc
+
+    nursery_.start_soon(ask, "a", "a")
+    nursery_.start_soon(ask, "b", "b")
+    nursery_.start_soon(ask, "c", "c")
+    asked: dict[str, Node] = {}
+    while len(asked) < 3:  # the three tasks run in any order
+        iq = await server.expect("iq")
+        asked[str(iq.attrs["xmlns"])] = iq
+    a, b = asked["a"], asked["b"]
+    await server.answer(b, error=404)
+    await server.answer(a, [Node("x")])
+    await trio.sleep(6)
+    answer = results["a"]
+    assert isinstance(answer, Node)
+    assert answer.children == [Node("x")]
+    error = results["b"]
+    assert isinstance(error, IqError)
+    assert error.error_code == 404
+    assert isinstance(results["c"], IqTimeout)
+
+
+async def test_query_without_a_connection(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+    h = await start(nursery_, paired(), refuse=1)
+    with pytest.raises(NotConnected):
+        await h.client.send_node(Node("ib"))
+    assert isinstance(await h.event(), Disconnected)
+    server = await h.network.accept()
+    await login(h, server, count=50)
+    pending: list[BaseException] = []
+
+    async def ask() -> None:
+        try:
+            await h.client.query(Node("iq", {"xmlns": "slow", "type": "get", "to": SERVER_JID}))
+        except NotConnected as exc:
+            pending.append(exc)
+
+    nursery_.start_soon(ask)
+    await server.expect_iq("slow")
+    server.close()
+    await trio.sleep(0.5)
+    assert len(pending) == 1
+
+
+async def test_notifications_are_acked_and_handlers_get_other_stanzas(
+    autojump_clock: trio.abc.Clock, nursery_: trio.Nursery
+) -> None:
+    h = await start(nursery_, paired())
+    seen: list[Node] = []
+
+    async def on_message(node: Node) -> None:
+        seen.append(node)
+
+    h.client.stanza_handlers["message"] = on_message
+    server = await h.network.accept()
+    await login(h, server, count=50)
+    await server.send(
+        Node("notification", {"id": "n1", "from": SERVER_JID, "type": "server_sync", "t": "1"}),
+        Node("message", {"id": "m1", "from": ME}),
+    )
+    ack = await server.expect("ack")
+    assert ack.attrs == {"id": "n1", "class": "notification", "to": SERVER_JID, "type": "server_sync"}
+    await trio.sleep(0.1)
+    assert [n.attrs["id"] for n in seen] == ["m1"]
+
+
+async def test_aclose_stops_everything(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+    h = await start(nursery_, paired())
+    server = await h.network.accept()
+    await login(h, server, count=50)
+    await h.client.aclose()
+    assert await h.event() == Disconnected("closed", None, None)
+    with pytest.raises(trio.EndOfChannel):
+        await h.event()
+    assert server.client_closed

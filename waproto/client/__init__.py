@@ -1,0 +1,66 @@
+"""waproto.client: the trio driver that keeps a WhatsApp companion device connected.
+
+- ``client``: :class:`Client`, :func:`open_client`, :class:`ClientSettings`, the :class:`ClientStore`
+  Protocol and :class:`MemoryClientStore`;
+- ``events``: what the client tells the application (QR codes, pairing code, paired, connected,
+  disconnected, logged out);
+- ``errors``: iq failures and timeouts, no connection;
+- ``websocket``: a binary websocket over trio streams on websockets' Sans-I/O protocol.
+
+With ``waproto.sandbox`` this is the only part of waproto that does I/O (trio, sockets, TLS).
+"""
+
+from __future__ import annotations
+
+from waproto.client.client import (
+    DEFAULT_ORIGIN,
+    DEFAULT_URL,
+    Client,
+    ClientSettings,
+    ClientStatus,
+    ClientStore,
+    MemoryClientStore,
+    StanzaHandler,
+    Transport,
+    TransportFactory,
+    open_client,
+)
+from waproto.client.errors import ClientError, IqError, IqTimeout, NotConnected
+from waproto.client.events import (
+    ClientEvent,
+    Connected,
+    Disconnected,
+    LoggedOut,
+    Paired,
+    PairingCode,
+    QRCode,
+)
+from waproto.client.websocket import TransportClosed, WebSocket, connect_websocket
+
+__all__ = [
+    "DEFAULT_ORIGIN",
+    "DEFAULT_URL",
+    "Client",
+    "ClientError",
+    "ClientEvent",
+    "ClientSettings",
+    "ClientStatus",
+    "ClientStore",
+    "Connected",
+    "Disconnected",
+    "IqError",
+    "IqTimeout",
+    "LoggedOut",
+    "MemoryClientStore",
+    "NotConnected",
+    "Paired",
+    "PairingCode",
+    "QRCode",
+    "StanzaHandler",
+    "Transport",
+    "TransportClosed",
+    "TransportFactory",
+    "WebSocket",
+    "connect_websocket",
+    "open_client",
+]

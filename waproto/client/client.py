@@ -1,0 +1,749 @@
+"""The trio driver: a :class:`Client` keeps one linked (or linking) WhatsApp companion device connected.
+
+::
+
+    async with open_client(ClientSettings(url=..., noise_root_public_key=...), credentials, store) as client:
+        async for event in client.events:          # QRCode, PairingCode, Paired, Connected, Disconnected, LoggedOut
+            ...
+
+or ``nursery.start_soon(client.run)`` for a supervisor's own nursery. Each connection attempt opens a
+transport (a websocket, ``waproto.client.websocket``; injectable for tests), drives a sans-I/O
+:class:`waproto.connection.Connection` and reacts to its events:
+
+- **registration** (unpaired credentials): the ``<pair-device>`` refs become rotating :class:`QRCode`
+  events (60 s, then 20 s each; when they run out the client reconnects for new ones), or
+  :meth:`Client.request_pairing_code` runs the pairing-code exchange; a verified pair-success saves the
+  new credentials *before* the countersignature is sent, then the server's 515 restarts the connection;
+- **login** (paired credentials): after ``<success>`` the client checks the server's prekey count
+  (uploading ``initial_pre_keys`` when it has none, ``pre_key_batch`` when below ``min_pre_keys``; the
+  private halves and the advanced prekey counter are stored first), sends ``<active/>``, emits
+  :class:`Connected` and keeps the link alive with ``w:p`` pings (dead when a ping goes unanswered and
+  nothing was received meanwhile);
+- **endings**: a 515 reconnects at once; transport loss, a stream end, other stream errors and temporary
+  login failures reconnect after an exponential backoff with jitter (reset by a successful login); a
+  ``conflict type="replaced"`` (440) stops without reconnecting; 401 / ``device_removed`` and login
+  failures 401, 403 and 406 delete the credentials, emit :class:`LoggedOut` and stop.
+
+IQs are matched to their answers by id (:meth:`Client.query`, with a timeout); notifications are
+acknowledged; other stanzas go to ``stanza_handlers`` by tag (the messaging layer plugs in there).
+Randomness (``rng``), wall-clock time (``now``, for certificate validity) and the transport are
+injected; every timer runs on the trio clock, so tests use ``autojump_clock``.
+
+This module is not the protocol (``waproto.connection``) nor a store: the application provides a
+:class:`ClientStore` (credentials and prekeys; waporta's is SQLite, :class:`MemoryClientStore` is for tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import logging
+import secrets
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Final, Literal, Protocol
+
+import trio
+
+from waproto.binary import Node
+from waproto.client.errors import IqError, IqTimeout, NotConnected
+from waproto.client.events import (
+    ClientEvent,
+    Connected,
+    Disconnected,
+    LoggedOut,
+    PairingCode,
+    QRCode,
+)
+from waproto.client.events import Paired as PairedEvent
+from waproto.client.websocket import TransportClosed, connect_websocket
+from waproto.connection import Connection
+from waproto.credentials import Credentials, CredentialStore
+from waproto.errors import DecodeError, LocalProtocolError, PairingError, RemoteProtocolError
+from waproto.events import (
+    Event,
+    IqResponse,
+    LoginFailed,
+    LoginSucceeded,
+    Paired,
+    PairingFailed,
+    QRRefs,
+    StanzaReceived,
+    StreamEnded,
+    StreamErrored,
+)
+from waproto.jid import DEFAULT_USER_SERVER, JID, SERVER_JID
+from waproto.noise import WA_ROOT_PUBLIC_KEY
+from waproto.pairing import (
+    LINK_CODE_TAG,
+    QRData,
+    companion_finish,
+    companion_finish_node,
+    companion_hello_node,
+    format_pairing_code,
+    generate_pairing_code,
+    normalize_pairing_code,
+    parse_companion_hello_result,
+    parse_primary_hello,
+    wrap_ephemeral_key,
+)
+from waproto.payload import DeviceInfo, login_payload, registration_payload
+from waproto.signal import curve
+from waproto.signal.keys import generate_pre_keys
+from waproto.signal.memory import MemoryPreKeyStore
+from waproto.signal.store import PreKeyStore
+
+__all__ = [
+    "DEFAULT_ORIGIN",
+    "DEFAULT_URL",
+    "Client",
+    "ClientSettings",
+    "ClientStatus",
+    "ClientStore",
+    "MemoryClientStore",
+    "StanzaHandler",
+    "Transport",
+    "TransportFactory",
+    "open_client",
+]
+
+log = logging.getLogger(__name__)
+
+#: WhatsApp's production websocket.
+DEFAULT_URL: Final = "wss://web.whatsapp.com/ws/chat"
+#: The ``Origin`` header WhatsApp Web sends.
+DEFAULT_ORIGIN: Final = "https://web.whatsapp.com"
+
+#: ``connecting | qr | pairing | connected | disconnected | logged_out`` (the hub's session statuses).
+ClientStatus = Literal["connecting", "qr", "pairing", "connected", "disconnected", "logged_out"]
+#: Handles one stanza of a tag (``stanza_handlers``); it owes the server whatever ack the stanza needs.
+StanzaHandler = Callable[[Node], Awaitable[None]]
+
+_Action = Literal["restart", "reconnect", "stop", "logged_out"]
+_LOGGED_OUT_FAILURES: Final = frozenset({401, 403, 406})
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    """Where and how a client connects. Defaults: WhatsApp's production server and whatsmeow's timings."""
+
+    url: str = DEFAULT_URL
+    origin: str = DEFAULT_ORIGIN
+    #: The root key the server's Noise certificate chain must lead to (the sandbox's in tests).
+    noise_root_public_key: bytes = WA_ROOT_PUBLIC_KEY
+    #: TLS settings for ``wss://`` (None: the system's default context).
+    ssl_context: ssl.SSLContext | None = field(default=None, compare=False)
+    device: DeviceInfo = field(default_factory=DeviceInfo)
+    #: Seconds to open the transport and receive the first stanza.
+    connect_timeout: float = 20.0
+    #: Seconds an iq waits for its answer unless told otherwise.
+    iq_timeout: float = 60.0
+    #: Seconds between keepalive pings, drawn uniformly from this range.
+    keepalive_interval: tuple[float, float] = (20.0, 30.0)
+    #: Seconds a ping may go unanswered (with nothing else received) before the link counts as dead.
+    keepalive_timeout: float = 10.0
+    #: Seconds the first QR of a connection is shown, then each later one.
+    qr_first_valid: float = 60.0
+    qr_valid: float = 20.0
+    #: Reconnect delays: ``min(backoff_max, backoff_initial * backoff_factor**n)``, times 1 ± jitter.
+    backoff_initial: float = 1.0
+    backoff_factor: float = 2.0
+    backoff_max: float = 120.0
+    backoff_jitter: float = 0.25
+    #: Prekeys: upload when the server holds fewer than ``min_pre_keys``.
+    min_pre_keys: int = 5
+    initial_pre_keys: int = 812
+    pre_key_batch: int = 50
+
+    def __post_init__(self) -> None:
+        low, high = self.keepalive_interval
+        if not 0 < low <= high:
+            raise LocalProtocolError("keepalive_interval is (low, high) with 0 < low <= high")
+        if self.backoff_initial <= 0 or self.backoff_factor < 1 or not 0 <= self.backoff_jitter < 1:
+            raise LocalProtocolError("backoff needs initial > 0, factor >= 1 and 0 <= jitter < 1")
+        if len(self.noise_root_public_key) != 32:
+            raise LocalProtocolError("noise_root_public_key is 32 bytes")
+
+
+class Transport(Protocol):
+    """A message transport to the server (a websocket). ``receive`` raises ``TransportClosed`` at the end."""
+
+    async def send(self, data: bytes) -> None: ...
+
+    async def receive(self) -> bytes: ...
+
+    async def aclose(self) -> None: ...
+
+
+#: Opens a transport for the settings' URL (``TransportClosed`` when it cannot).
+TransportFactory = Callable[[ClientSettings], Awaitable[Transport]]
+
+
+class ClientStore(CredentialStore, PreKeyStore, Protocol):
+    """What a client persists: its credentials and its one-time prekeys' private halves."""
+
+
+class MemoryClientStore(MemoryPreKeyStore):
+    """A :class:`ClientStore` in memory (tests, tools): ``credentials`` is the last saved, or None."""
+
+    def __init__(self, credentials: Credentials | None = None) -> None:
+        super().__init__()
+        self.credentials = credentials
+        #: How many times credentials were saved.
+        self.saves = 0
+
+    async def save_credentials(self, credentials: Credentials) -> None:
+        self.credentials = credentials
+        self.saves += 1
+
+    async def delete_credentials(self) -> None:
+        self.credentials = None
+
+
+async def _open_websocket(settings: ClientSettings) -> Transport:
+    return await connect_websocket(settings.url, origin=settings.origin, ssl_context=settings.ssl_context)
+
+
+@dataclass(slots=True)
+class _Waiter:
+    done: trio.Event = field(default_factory=trio.Event)
+    answer: Node | None = None
+
+
+@dataclass(slots=True)
+class _PendingCode:
+    code: str
+    phone: str
+    ephemeral: curve.KeyPair = field(repr=False)
+    ref: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    reason: str
+    action: _Action
+    code: int | None = None
+
+
+def _code(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isascii() and value.isdigit() else None
+
+
+class Client:
+    """One companion device's connection life; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        credentials: Credentials,
+        store: ClientStore,
+        *,
+        rng: Callable[[int], bytes] = secrets.token_bytes,
+        now: Callable[[], float] = time.time,
+        transport: TransportFactory | None = None,
+        event_buffer: int = 256,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self._credentials = credentials
+        self._rng = rng
+        self._now = now
+        self._open = transport or _open_websocket
+        self._send_event, self.events = trio.open_memory_channel[ClientEvent](event_buffer)
+        #: Handlers of stanzas nobody else handles, by tag (messages, receipts, ... for later layers).
+        self.stanza_handlers: dict[str, StanzaHandler] = {}
+        #: Where the client is (see :data:`ClientStatus`).
+        self.status: ClientStatus = "connecting"
+        self._conn: Connection | None = None
+        self._transport: Transport | None = None
+        self._nursery: trio.Nursery | None = None
+        self._send_lock = trio.Lock()
+        self._waiters: dict[str, _Waiter] = {}
+        self._iq_prefix = f"{int.from_bytes(rng(2), 'big')}.{int.from_bytes(rng(2), 'big')}"
+        self._iq_counter = itertools.count(1)
+        self._outcome: _Outcome | None = None
+        self._registering = trio.Event()
+        self._qr_scope: trio.CancelScope | None = None
+        self._pairing: _PendingCode | None = None
+        self._attempt = 0
+        self._last_received = 0.0
+        self._run_scope: trio.CancelScope | None = None
+        self._closing = False
+
+    @property
+    def credentials(self) -> Credentials:
+        """The current credentials (as last saved)."""
+        return self._credentials
+
+    # ----------------------------------------------------------------- life
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Connect, and reconnect, until logged out, replaced or closed. Closes ``events`` when it returns."""
+        task_status.started()
+        try:
+            with trio.CancelScope() as self._run_scope:
+                while not self._closing:
+                    outcome = await self._connect_once()
+                    if not await self._after(outcome):
+                        return
+        finally:
+            self._send_event.close()
+
+    async def aclose(self) -> None:
+        """Stop: close the connection and end :meth:`run` (no reconnect)."""
+        self._closing = True
+        self._finish("closed", "stop")
+        if self._run_scope is not None and self._conn is None:
+            self._run_scope.cancel()
+
+    async def _after(self, outcome: _Outcome) -> bool:
+        """React to a connection's end; whether to connect again."""
+        log.info("connection ended: %s (%s)", outcome.reason, outcome.action)
+        if outcome.action == "logged_out":
+            await self.store.delete_credentials()
+            self.status = "logged_out"
+            await self._emit(LoggedOut(outcome.reason, outcome.code))
+            return False
+        if outcome.action == "stop" or self._closing:
+            self.status = "disconnected"
+            await self._emit(Disconnected(outcome.reason, outcome.code, None))
+            return False
+        delay = 0.0 if outcome.action == "restart" else self._backoff()
+        self.status = "connecting" if outcome.action == "restart" else "disconnected"
+        await self._emit(Disconnected(outcome.reason, outcome.code, delay))
+        await trio.sleep(delay)
+        return True
+
+    def _backoff(self) -> float:
+        s = self.settings
+        base = min(s.backoff_max, s.backoff_initial * s.backoff_factor**self._attempt)
+        self._attempt += 1
+        return base * (1 + s.backoff_jitter * (2 * self._uniform() - 1))
+
+    def _uniform(self) -> float:
+        return int.from_bytes(self._rng(4), "big") / 2**32
+
+    async def _connect_once(self) -> _Outcome:
+        creds = self._credentials
+        info = self.settings.device
+        self.status = "connecting"
+        self._outcome = None
+        self._registering = trio.Event()
+        payload = login_payload(creds, info) if creds.is_paired else registration_payload(creds, info)
+        try:
+            with trio.fail_after(self.settings.connect_timeout):
+                transport = await self._open(self.settings)
+        except (TransportClosed, trio.TooSlowError) as exc:
+            log.info("cannot connect to %s: %s", self.settings.url, exc)
+            return _Outcome("connection_lost", "reconnect")
+        conn = Connection(
+            creds,
+            payload,
+            ephemeral=curve.generate_key_pair(self._rng),
+            root_public_key=self.settings.noise_root_public_key,
+        )
+        self._conn, self._transport = conn, transport
+        self._last_received = trio.current_time()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._read_loop, conn, transport)
+                nursery.start_soon(self._first_stanza_watchdog, conn)
+                await self._flush()
+        finally:
+            self._conn = self._transport = self._nursery = None
+            self._qr_scope = None
+            self._pairing = None
+            for waiter in self._waiters.values():
+                waiter.done.set()
+            self._waiters.clear()
+            with trio.CancelScope(shield=True):
+                await transport.aclose()
+        return self._outcome or _Outcome("connection_lost", "reconnect")
+
+    def _finish(self, reason: str, action: _Action, code: int | None = None, *, cancel: bool = True) -> None:
+        """End the current connection (the first reason given wins)."""
+        if self._outcome is None:
+            self._outcome = _Outcome(reason, action, code)
+        if cancel and self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    async def _first_stanza_watchdog(self, conn: Connection) -> None:
+        await trio.sleep(self.settings.connect_timeout)
+        if not self._registering.is_set() and self.status == "connecting":
+            self._finish("connect_timeout", "reconnect")
+
+    # ----------------------------------------------------------------- reading
+
+    async def _read_loop(self, conn: Connection, transport: Transport) -> None:
+        while True:
+            try:
+                data = await transport.receive()
+            except TransportClosed as exc:
+                self._finish("connection_lost", "reconnect", exc.code)
+                return
+            self._last_received = trio.current_time()
+            try:
+                events = conn.receive_data(data, now=int(self._now()))
+            except RemoteProtocolError as exc:
+                log.warning("the server broke the protocol: %s", exc)
+                self._finish("protocol_error", "reconnect")
+                return
+            for event in events:
+                await self._on_event(event)
+            try:
+                await self._flush()
+            except TransportClosed as exc:
+                self._finish("connection_lost", "reconnect", exc.code)
+                return
+            if self._outcome is not None:
+                self._finish(self._outcome.reason, self._outcome.action)
+                return
+
+    async def _on_event(self, event: Event) -> None:
+        if isinstance(event, IqResponse):
+            waiter = self._waiters.pop(event.iq_id, None)
+            if waiter is not None:
+                waiter.answer = event.node
+                waiter.done.set()
+        elif isinstance(event, StanzaReceived):
+            await self._on_stanza(event.node)
+        elif isinstance(event, QRRefs):
+            self._on_refs(event.refs)
+        elif isinstance(event, Paired):
+            await self._on_paired(event)
+        elif isinstance(event, PairingFailed):
+            log.warning("refused a pair-success: %s", event.error)
+        elif isinstance(event, LoginSucceeded):
+            await self._on_login(event)
+        elif isinstance(event, LoginFailed):
+            action: _Action = "logged_out" if event.reason in _LOGGED_OUT_FAILURES else "reconnect"
+            self._finish("login_failed", action, event.reason, cancel=False)
+        elif isinstance(event, StreamErrored):
+            self._on_stream_error(event)
+        elif isinstance(event, StreamEnded):
+            self._finish("stream_end", "reconnect", cancel=False)
+
+    def _on_stream_error(self, event: StreamErrored) -> None:
+        code = _code(event.code)
+        if event.code == "515":
+            self._finish("restart", "restart", 515, cancel=False)
+        elif event.code == "401" or event.conflict == "device_removed":
+            self._finish("device_removed", "logged_out", 401, cancel=False)
+        elif event.conflict == "replaced" or event.code == "440":
+            self._finish("replaced", "stop", 440, cancel=False)
+        else:
+            self._finish("stream_error", "reconnect", code, cancel=False)
+
+    async def _on_stanza(self, node: Node) -> None:
+        if node.tag == "notification":
+            await self._ack(node)
+            if node.attrs.get("type") == LINK_CODE_TAG and self._nursery is not None:
+                self._nursery.start_soon(self._finish_pairing_code, node)
+            return
+        handler = self.stanza_handlers.get(node.tag)
+        if handler is not None:
+            await handler(node)
+        else:
+            log.debug("unhandled <%s>", node.tag)
+
+    async def _ack(self, node: Node) -> None:
+        attrs = {"id": str(node.attrs.get("id", "")), "class": node.tag, "to": node.attrs.get("from", SERVER_JID)}
+        for key in ("participant", "type"):
+            value = node.attrs.get(key)
+            if value is not None:
+                attrs[key] = value
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            conn.send_node(Node("ack", attrs))
+
+    # ----------------------------------------------------------------- registration
+
+    def _on_refs(self, refs: tuple[str, ...]) -> None:
+        self._registering.set()
+        if self._qr_scope is not None:
+            self._qr_scope.cancel()
+        if self._pairing is None and self._nursery is not None:
+            self.status = "qr"
+            self._nursery.start_soon(self._rotate_qr, refs)
+
+    async def _rotate_qr(self, refs: tuple[str, ...]) -> None:
+        with trio.CancelScope() as scope:
+            self._qr_scope = scope
+            creds = self._credentials
+            for index, ref in enumerate(refs):
+                valid = self.settings.qr_first_valid if index == 0 else self.settings.qr_valid
+                qr = QRData(
+                    ref, creds.noise_key.public, creds.identity_key.public, creds.adv_secret,
+                    self.settings.device.client_type,
+                )
+                await self._emit(QRCode(str(qr), index, valid))
+                await trio.sleep(valid)
+            self._finish("qr_timeout", "restart")
+
+    async def _on_paired(self, event: Paired) -> None:
+        if self._qr_scope is not None:
+            self._qr_scope.cancel()
+        await self.store.save_credentials(event.credentials)  # before the countersignature goes out
+        self._credentials = event.credentials
+        self.status = "connecting"
+        await self._emit(PairedEvent(event.jid, event.lid, event.credentials.platform))
+
+    async def request_pairing_code(self, phone: str, *, code: str | None = None) -> str:
+        """Ask to link by pairing code to the account ``phone`` (digits, country code, no ``+``).
+
+        Waits until the connection is registering, then returns the code to type on the phone
+        (``XXXX-XXXX``; also emitted as :class:`PairingCode`). QR rotation stops on this connection.
+        ``code`` chooses the 8 characters instead of drawing them. ``LocalProtocolError`` for paired
+        credentials or a bad phone number; ``IqError`` / ``IqTimeout`` / ``NotConnected`` from the exchange.
+        """
+        if self._credentials.is_paired:
+            raise LocalProtocolError("this device is paired already")
+        if not (phone.isascii() and phone.isdigit() and 5 <= len(phone) <= 20):
+            raise LocalProtocolError("phone must be 5 to 20 digits with the country code, no '+'")
+        code = normalize_pairing_code(code) if code is not None else generate_pairing_code(self._rng)
+        await self._registering.wait()
+        ephemeral = curve.generate_key_pair(self._rng)
+        wrapped = await trio.to_thread.run_sync(wrap_ephemeral_key, code, ephemeral.public, self._rng)
+        if self._qr_scope is not None:
+            self._qr_scope.cancel()
+        pending = _PendingCode(code, phone, ephemeral)
+        self._pairing = pending
+        info = self.settings.device
+        answer = await self.query(
+            companion_hello_node(
+                iq_id=self._new_id(),
+                phone=JID(phone, DEFAULT_USER_SERVER),
+                wrapped_ephemeral=wrapped,
+                noise_public=self._credentials.noise_key.public,
+                platform_id=info.platform_id,
+                platform_display=info.platform_display,
+            )
+        )
+        try:
+            pending.ref = parse_companion_hello_result(answer)
+        except DecodeError as exc:
+            raise IqError(f"companion_hello answer without a ref: {exc}", node=answer) from exc
+        self.status = "pairing"
+        shown = format_pairing_code(code)
+        await self._emit(PairingCode(shown, phone))
+        return shown
+
+    async def _finish_pairing_code(self, node: Node) -> None:
+        pending = self._pairing
+        try:
+            hello = parse_primary_hello(node)
+        except DecodeError as exc:
+            log.warning("malformed link-code notification: %s", exc)
+            return
+        if pending is None or (pending.ref is not None and hello.ref != pending.ref):
+            log.warning("a primary_hello for a pairing code we did not request")
+            return
+        creds = self._credentials
+        try:
+            finish = await trio.to_thread.run_sync(
+                functools.partial(
+                    companion_finish,
+                    code=pending.code,
+                    ephemeral=pending.ephemeral,
+                    identity=creds.identity_key,
+                    wrapped_primary_ephemeral=hello.wrapped_ephemeral,
+                    primary_identity=hello.primary_identity,
+                    rng=self._rng,
+                )
+            )
+        except (DecodeError, PairingError) as exc:
+            log.warning("the phone's pairing-code answer is unusable: %s", exc)
+            return
+        creds = creds.with_adv_secret(finish.adv_secret)
+        self._credentials = creds
+        if self._conn is not None:
+            self._conn.replace_credentials(creds)
+        with contextlib.suppress(IqError, IqTimeout, NotConnected):
+            await self.query(
+                companion_finish_node(
+                    iq_id=self._new_id(),
+                    phone=JID(pending.phone, DEFAULT_USER_SERVER),
+                    wrapped_key_bundle=finish.wrapped_key_bundle,
+                    companion_identity=creds.identity_key.public,
+                    ref=hello.ref,
+                )
+            )
+
+    # ----------------------------------------------------------------- login
+
+    async def _on_login(self, event: LoginSucceeded) -> None:
+        conn = self._conn
+        if conn is not None and conn.credentials != self._credentials:
+            await self.store.save_credentials(conn.credentials)
+            self._credentials = conn.credentials
+        self._registering.set()
+        if self._nursery is not None:
+            self._nursery.start_soon(self._after_login)
+            self._nursery.start_soon(self._keepalive)
+
+    async def _after_login(self) -> None:
+        try:
+            await self._check_pre_keys()
+            await self.query(self._iq("passive", "set", [Node("active")]))
+        except NotConnected:
+            return
+        except (IqError, IqTimeout) as exc:
+            log.warning("post-login setup failed: %s", exc)
+            self._finish("setup_failed", "reconnect")
+            return
+        self._attempt = 0
+        self.status = "connected"
+        me = self._credentials.me
+        assert me is not None
+        await self._emit(Connected(me, self._credentials.lid))
+
+    async def _check_pre_keys(self) -> None:
+        answer = await self.query(self._iq("encrypt", "get", [Node("count")]))
+        count_node = answer.child("count")
+        count = _code(None if count_node is None else str(count_node.attrs.get("value", "")))
+        if count is None:
+            raise IqError("the prekey count answer has no <count value>", node=answer)
+        if count >= self.settings.min_pre_keys:
+            return
+        await self.upload_pre_keys(self.settings.initial_pre_keys if count == 0 else self.settings.pre_key_batch)
+
+    async def upload_pre_keys(self, count: int) -> None:
+        """Generate ``count`` one-time prekeys, store them (and the advanced counter), then upload them."""
+        creds = self._credentials
+        records = generate_pre_keys(creds.next_pre_key_id, count, self._rng)
+        for record in records:
+            await self.store.store_pre_key(record.key_id, record)
+        creds = creds.with_next_pre_key_id(creds.next_pre_key_id + count)
+        await self.store.save_credentials(creds)
+        self._credentials = creds
+        spk = creds.signed_pre_key
+        keys = [
+            Node("key", {}, [Node("id", {}, r.key_id.to_bytes(3, "big")), Node("value", {}, r.key_pair.public)])
+            for r in records
+        ]
+        await self.query(
+            self._iq(
+                "encrypt",
+                "set",
+                [
+                    Node("registration", {}, creds.registration_id.to_bytes(4, "big")),
+                    Node("type", {}, b"\x05"),
+                    Node("identity", {}, creds.identity_key.public),
+                    Node("list", {}, keys),
+                    Node(
+                        "skey",
+                        {},
+                        [
+                            Node("id", {}, spk.key_id.to_bytes(3, "big")),
+                            Node("value", {}, spk.key_pair.public),
+                            Node("signature", {}, spk.signature),
+                        ],
+                    ),
+                ],
+            )
+        )
+        log.info("uploaded %d prekeys", count)
+
+    async def _keepalive(self) -> None:
+        low, high = self.settings.keepalive_interval
+        while True:
+            await trio.sleep(low + (high - low) * self._uniform())
+            sent = trio.current_time()
+            try:
+                await self.query(self._iq("w:p", "get", [Node("ping")]), patience=self.settings.keepalive_timeout)
+            except IqTimeout:
+                if self._last_received <= sent:
+                    self._finish("keepalive_timeout", "reconnect")
+                    return
+            except IqError:
+                pass  # an answer is an answer: the link is alive
+            except NotConnected:
+                return
+
+    # ----------------------------------------------------------------- sending and iqs
+
+    def _new_id(self) -> str:
+        return f"{self._iq_prefix}-{next(self._iq_counter)}"
+
+    def _iq(self, xmlns: str, kind: str, children: list[Node] | None = None) -> Node:
+        return Node("iq", {"id": self._new_id(), "xmlns": xmlns, "type": kind, "to": SERVER_JID}, children)
+
+    async def send_node(self, node: Node) -> None:
+        """Send one stanza now. ``NotConnected`` when there is no open connection."""
+        async with self._send_lock:
+            conn, transport = self._conn, self._transport
+            if conn is None or transport is None or self._outcome is not None or conn.closed:
+                raise NotConnected("not connected")
+            conn.send_node(node)
+            try:
+                await transport.send(conn.data_to_send())
+            except TransportClosed as exc:
+                self._finish("connection_lost", "reconnect", exc.code)
+                raise NotConnected("the connection broke while sending") from exc
+
+    async def query(self, node: Node, *, patience: float | None = None) -> Node:
+        """Send an iq and return its ``result``; ``IqError`` for an ``error`` answer, ``IqTimeout`` after
+        ``patience`` (default ``settings.iq_timeout``) seconds, ``NotConnected`` if the connection ends first.
+        An iq without an ``id`` gets one."""
+        if node.tag != "iq":
+            raise LocalProtocolError(f"query sends iqs, not <{node.tag}>")
+        iq_id = node.attrs.get("id")
+        if not isinstance(iq_id, str) or not iq_id:
+            iq_id = self._new_id()
+            node = Node(node.tag, {**node.attrs, "id": iq_id}, node.content)
+        waiter = _Waiter()
+        self._waiters[iq_id] = waiter
+        try:
+            await self.send_node(node)
+            with trio.move_on_after(self.settings.iq_timeout if patience is None else patience):
+                await waiter.done.wait()
+        finally:
+            self._waiters.pop(iq_id, None)
+        answer = waiter.answer
+        if answer is None:
+            if waiter.done.is_set():
+                raise NotConnected("the connection ended before the answer")
+            raise IqTimeout(f"no answer to iq {iq_id} ({node.attrs.get('xmlns')})")
+        if answer.attrs.get("type") == "error":
+            error = answer.child("error")
+            code = _code(None if error is None else str(error.attrs.get("code", "")))
+            text = "" if error is None else str(error.attrs.get("text", ""))
+            raise IqError(f"iq {iq_id} failed: {code} {text}".strip(), node=answer, code=code, text=text)
+        return answer
+
+    async def _flush(self) -> None:
+        async with self._send_lock:
+            conn, transport = self._conn, self._transport
+            if conn is not None and transport is not None:
+                data = conn.data_to_send()
+                if data:
+                    await transport.send(data)
+
+    async def _emit(self, event: ClientEvent) -> None:
+        with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+            await self._send_event.send(event)
+
+
+@contextlib.asynccontextmanager
+async def open_client(
+    settings: ClientSettings,
+    credentials: Credentials,
+    store: ClientStore,
+    *,
+    rng: Callable[[int], bytes] = secrets.token_bytes,
+    now: Callable[[], float] = time.time,
+    transport: TransportFactory | None = None,
+) -> AsyncIterator[Client]:
+    """A running :class:`Client` for the block; it is closed (no reconnect) when the block exits."""
+    client = Client(settings, credentials, store, rng=rng, now=now, transport=transport)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(client.run)
+        try:
+            yield client
+        finally:
+            await client.aclose()
+            nursery.cancel_scope.cancel()
