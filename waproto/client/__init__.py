@@ -1,7 +1,8 @@
 """waproto.client: the trio driver that keeps a WhatsApp companion device connected.
 
-- ``client``: :class:`Client`, :func:`open_client`, :class:`ClientSettings`, the :class:`ClientStore`
-  Protocol and :class:`MemoryClientStore`;
+- ``client``: :class:`Client` and :func:`open_client`;
+- ``settings``: :class:`ClientSettings`, the :class:`Transport` and :class:`ClientStore` Protocols and
+  :class:`MemoryClientStore`;
 - ``events``: what the client tells the application (QR codes, pairing code, paired, connected,
   disconnected, logged out);
 - ``errors``: iq failures and timeouts, no connection;
@@ -12,19 +13,7 @@ With ``waproto.sandbox`` this is the only part of waproto that does I/O (trio, s
 
 from __future__ import annotations
 
-from waproto.client.client import (
-    DEFAULT_ORIGIN,
-    DEFAULT_URL,
-    Client,
-    ClientSettings,
-    ClientStatus,
-    ClientStore,
-    MemoryClientStore,
-    StanzaHandler,
-    Transport,
-    TransportFactory,
-    open_client,
-)
+from waproto.client.client import Client, ClientStatus, StanzaHandler, open_client
 from waproto.client.errors import ClientError, IqError, IqTimeout, NotConnected
 from waproto.client.events import (
     ClientEvent,
@@ -34,6 +23,15 @@ from waproto.client.events import (
     Paired,
     PairingCode,
     QRCode,
+)
+from waproto.client.settings import (
+    DEFAULT_ORIGIN,
+    DEFAULT_URL,
+    ClientSettings,
+    ClientStore,
+    MemoryClientStore,
+    Transport,
+    TransportFactory,
 )
 from waproto.client.websocket import TransportClosed, WebSocket, connect_websocket
 

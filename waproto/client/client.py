@@ -30,7 +30,8 @@ Randomness (``rng``), wall-clock time (``now``, for certificate validity) and th
 injected; every timer runs on the trio clock, so tests use ``autojump_clock``.
 
 This module is not the protocol (``waproto.connection``) nor a store: the application provides a
-:class:`ClientStore` (credentials and prekeys; waporta's is SQLite, :class:`MemoryClientStore` is for tests).
+``ClientStore`` (credentials and prekeys; waporta's is SQLite, ``MemoryClientStore`` is for tests), both
+in ``waproto.client.settings`` with :class:`ClientSettings`.
 """
 
 from __future__ import annotations
@@ -40,11 +41,10 @@ import functools
 import itertools
 import logging
 import secrets
-import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Final, Literal, Protocol
+from typing import Final, Literal
 
 import trio
 
@@ -59,9 +59,10 @@ from waproto.client.events import (
     QRCode,
 )
 from waproto.client.events import Paired as PairedEvent
+from waproto.client.settings import ClientSettings, ClientStore, Transport, TransportFactory
 from waproto.client.websocket import TransportClosed, connect_websocket
 from waproto.connection import Connection
-from waproto.credentials import Credentials, CredentialStore
+from waproto.credentials import Credentials
 from waproto.errors import DecodeError, LocalProtocolError, PairingError, RemoteProtocolError
 from waproto.events import (
     Event,
@@ -76,7 +77,6 @@ from waproto.events import (
     StreamErrored,
 )
 from waproto.jid import DEFAULT_USER_SERVER, JID, SERVER_JID
-from waproto.noise import WA_ROOT_PUBLIC_KEY
 from waproto.pairing import (
     LINK_CODE_TAG,
     QRData,
@@ -90,32 +90,13 @@ from waproto.pairing import (
     parse_primary_hello,
     wrap_ephemeral_key,
 )
-from waproto.payload import DeviceInfo, login_payload, registration_payload
+from waproto.payload import login_payload, registration_payload
 from waproto.signal import curve
 from waproto.signal.keys import generate_pre_keys
-from waproto.signal.memory import MemoryPreKeyStore
-from waproto.signal.store import PreKeyStore
 
-__all__ = [
-    "DEFAULT_ORIGIN",
-    "DEFAULT_URL",
-    "Client",
-    "ClientSettings",
-    "ClientStatus",
-    "ClientStore",
-    "MemoryClientStore",
-    "StanzaHandler",
-    "Transport",
-    "TransportFactory",
-    "open_client",
-]
+__all__ = ["Client", "ClientStatus", "StanzaHandler", "open_client"]
 
 log = logging.getLogger(__name__)
-
-#: WhatsApp's production websocket.
-DEFAULT_URL: Final = "wss://web.whatsapp.com/ws/chat"
-#: The ``Origin`` header WhatsApp Web sends.
-DEFAULT_ORIGIN: Final = "https://web.whatsapp.com"
 
 #: ``connecting | qr | pairing | connected | disconnected | logged_out`` (the hub's session statuses).
 ClientStatus = Literal["connecting", "qr", "pairing", "connected", "disconnected", "logged_out"]
@@ -124,83 +105,6 @@ StanzaHandler = Callable[[Node], Awaitable[None]]
 
 _Action = Literal["restart", "reconnect", "stop", "logged_out"]
 _LOGGED_OUT_FAILURES: Final = frozenset({401, 403, 406})
-
-
-@dataclass(frozen=True, slots=True)
-class ClientSettings:
-    """Where and how a client connects. Defaults: WhatsApp's production server and whatsmeow's timings."""
-
-    url: str = DEFAULT_URL
-    origin: str = DEFAULT_ORIGIN
-    #: The root key the server's Noise certificate chain must lead to (the sandbox's in tests).
-    noise_root_public_key: bytes = WA_ROOT_PUBLIC_KEY
-    #: TLS settings for ``wss://`` (None: the system's default context).
-    ssl_context: ssl.SSLContext | None = field(default=None, compare=False)
-    device: DeviceInfo = field(default_factory=DeviceInfo)
-    #: Seconds to open the transport and receive the first stanza.
-    connect_timeout: float = 20.0
-    #: Seconds an iq waits for its answer unless told otherwise.
-    iq_timeout: float = 60.0
-    #: Seconds between keepalive pings, drawn uniformly from this range.
-    keepalive_interval: tuple[float, float] = (20.0, 30.0)
-    #: Seconds a ping may go unanswered (with nothing else received) before the link counts as dead.
-    keepalive_timeout: float = 10.0
-    #: Seconds the first QR of a connection is shown, then each later one.
-    qr_first_valid: float = 60.0
-    qr_valid: float = 20.0
-    #: Reconnect delays: ``min(backoff_max, backoff_initial * backoff_factor**n)``, times 1 ± jitter.
-    backoff_initial: float = 1.0
-    backoff_factor: float = 2.0
-    backoff_max: float = 120.0
-    backoff_jitter: float = 0.25
-    #: Prekeys: upload when the server holds fewer than ``min_pre_keys``.
-    min_pre_keys: int = 5
-    initial_pre_keys: int = 812
-    pre_key_batch: int = 50
-
-    def __post_init__(self) -> None:
-        low, high = self.keepalive_interval
-        if not 0 < low <= high:
-            raise LocalProtocolError("keepalive_interval is (low, high) with 0 < low <= high")
-        if self.backoff_initial <= 0 or self.backoff_factor < 1 or not 0 <= self.backoff_jitter < 1:
-            raise LocalProtocolError("backoff needs initial > 0, factor >= 1 and 0 <= jitter < 1")
-        if len(self.noise_root_public_key) != 32:
-            raise LocalProtocolError("noise_root_public_key is 32 bytes")
-
-
-class Transport(Protocol):
-    """A message transport to the server (a websocket). ``receive`` raises ``TransportClosed`` at the end."""
-
-    async def send(self, data: bytes) -> None: ...
-
-    async def receive(self) -> bytes: ...
-
-    async def aclose(self) -> None: ...
-
-
-#: Opens a transport for the settings' URL (``TransportClosed`` when it cannot).
-TransportFactory = Callable[[ClientSettings], Awaitable[Transport]]
-
-
-class ClientStore(CredentialStore, PreKeyStore, Protocol):
-    """What a client persists: its credentials and its one-time prekeys' private halves."""
-
-
-class MemoryClientStore(MemoryPreKeyStore):
-    """A :class:`ClientStore` in memory (tests, tools): ``credentials`` is the last saved, or None."""
-
-    def __init__(self, credentials: Credentials | None = None) -> None:
-        super().__init__()
-        self.credentials = credentials
-        #: How many times credentials were saved.
-        self.saves = 0
-
-    async def save_credentials(self, credentials: Credentials) -> None:
-        self.credentials = credentials
-        self.saves += 1
-
-    async def delete_credentials(self) -> None:
-        self.credentials = None
 
 
 async def _open_websocket(settings: ClientSettings) -> Transport:
@@ -647,6 +551,17 @@ class Client:
             )
         )
         log.info("uploaded %d prekeys", count)
+
+    async def logout(self) -> None:
+        """Unlink this device (``remove-companion-device``), then end as logged out: the credentials are
+        deleted and :class:`LoggedOut` (reason ``logout``) is emitted. ``NotConnected`` when not connected."""
+        me = self._credentials.me
+        if me is None:
+            raise LocalProtocolError("this device is not paired")
+        await self.query(
+            self._iq("md", "set", [Node("remove-companion-device", {"jid": me, "reason": "user_initiated"})])
+        )
+        self._finish("logout", "logged_out")
 
     async def _keepalive(self) -> None:
         low, high = self.settings.keepalive_interval

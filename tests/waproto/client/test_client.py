@@ -30,11 +30,25 @@ from waproto.client import (
     MemoryClientStore,
     NotConnected,
     Paired,
+    PairingCode,
     QRCode,
 )
 from waproto.credentials import Credentials
+from waproto.errors import LocalProtocolError
 from waproto.jid import JID, SERVER_JID
-from waproto.pairing import issue_device_identity, pair_device_node, pair_success_node, parse_qr
+from waproto.pairing import (
+    companion_hello_result_node,
+    issue_device_identity,
+    pair_device_node,
+    pair_success_node,
+    parse_companion_finish,
+    parse_companion_hello,
+    parse_qr,
+    primary_finish,
+    primary_hello_node,
+    unwrap_ephemeral_key,
+    wrap_ephemeral_key,
+)
 from waproto.signal import curve
 
 ME = JID("15550001111", "s.whatsapp.net", device=2)
@@ -398,3 +412,104 @@ async def test_aclose_stops_everything(autojump_clock: trio.abc.Clock, nursery_:
     with pytest.raises(trio.EndOfChannel):
         await h.event()
     assert server.client_closed
+
+
+async def test_logout(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+    h = await start(nursery_, paired())
+    server = await h.network.accept()
+    await login(h, server, count=50)
+
+    async def phone_side() -> None:
+        remove = await server.expect_iq("md")
+        child = remove.child("remove-companion-device")
+        assert child is not None
+        assert child.attrs["jid"] == JID("15550001111", "s.whatsapp.net", device=3)
+        await server.answer(remove)
+
+    nursery_.start_soon(phone_side)
+    await h.client.logout()
+    assert await h.event() == LoggedOut("logout", None)
+    assert h.store.credentials is None
+
+
+async def test_pairing_code_exchange(nursery_: trio.Nursery) -> None:
+    """Real clock (the PBKDF2 steps run in threads); QR rotation must stop or the 0.2 s QR would restart."""
+    creds = fresh()
+    settings = ClientSettings(noise_root_public_key=ROOT.public, qr_first_valid=0.2, qr_valid=0.2)
+    h = await start(nursery_, creds, settings)
+    server = await h.network.accept()
+    await server.send(pair_device_node(iq_id="pd", refs=["2@one"]))
+    assert isinstance(await h.event(), QRCode)
+    shown: list[str] = []
+
+    async def ask() -> None:
+        shown.append(await h.client.request_pairing_code("15550001111", code="abcd-efgh"))
+
+    with trio.fail_after(20):
+        nursery_.start_soon(ask)
+        hello_iq = await server.expect_iq("md")
+        hello = parse_companion_hello(hello_iq)
+        assert (hello.phone, hello.platform_id, hello.noise_public) == (
+            JID("15550001111", "s.whatsapp.net"),
+            "1",
+            creds.noise_key.public,
+        )
+        await server.send(companion_hello_result_node(iq_id=hello.iq_id, ref=b"REF"))
+        assert await h.event() == PairingCode("abcd-efgh", "15550001111")
+        assert h.client.status == "pairing"
+        # The phone: the user typed the code.
+        phone_rng = random.Random(11).randbytes
+        phone_identity = curve.generate_key_pair(phone_rng)
+        phone_ephemeral = curve.generate_key_pair(phone_rng)
+        companion_ephemeral = unwrap_ephemeral_key("abcdefgh", hello.wrapped_ephemeral)
+        # A primary_hello naming another ref is ignored (acked, nothing else).
+        for ref in (b"OTHER", b"REF"):
+            wrapped = wrap_ephemeral_key("abcdefgh", phone_ephemeral.public, phone_rng)
+            await server.send(
+                primary_hello_node(
+                    notification_id=f"n-{ref.decode()}",
+                    ref=ref,
+                    wrapped_ephemeral=wrapped,
+                    primary_identity=phone_identity.public,
+                    server_time=NOW,
+                )
+            )
+            ack = await server.expect("ack")
+            assert ack.attrs["id"] == f"n-{ref.decode()}"
+        finish_iq = await server.expect_iq("md")
+        finish = parse_companion_finish(finish_iq)
+        assert finish.ref == b"REF"
+        adv_secret = primary_finish(
+            ephemeral=phone_ephemeral,
+            identity=phone_identity,
+            companion_ephemeral=companion_ephemeral,
+            companion_identity=finish.companion_identity,
+            wrapped_key_bundle=finish.wrapped_key_bundle,
+        )
+        await server.answer(finish_iq)
+        identity = issue_device_identity(
+            account=phone_identity,
+            companion_identity=creds.identity_key.public,
+            adv_secret=adv_secret,
+            raw_id=1,
+            key_index=1,
+            timestamp=NOW,
+        )
+        await server.send(pair_success_node(iq_id="ps", device_identity=identity, jid=ME, lid=LID))
+        reply = await server.expect("iq")
+        assert reply.child("pair-device-sign") is not None
+        assert await h.event() == Paired(ME, LID, "android")
+    assert h.store.credentials is not None
+    assert h.store.credentials.adv_secret == adv_secret
+    assert h.network.attempts == 1
+    assert shown == ["abcd-efgh"]
+
+
+async def test_pairing_code_needs_an_unpaired_device_and_a_number(nursery_: trio.Nursery) -> None:
+    h = await start(nursery_, paired())
+    with pytest.raises(LocalProtocolError):
+        await h.client.request_pairing_code("15550001111")
+    h = await start(nursery_, fresh())
+    for phone in ("+15550001111", "123", "1555000111x"):
+        with pytest.raises(LocalProtocolError):
+            await h.client.request_pairing_code(phone)

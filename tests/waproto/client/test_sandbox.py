@@ -151,3 +151,19 @@ async def test_unlinked_device_is_logged_out(served: Served) -> None:
         assert logged_out == LoggedOut("device_removed", 401)
         assert client.status == "logged_out"
     assert store.credentials is None
+
+
+async def test_logout_unlinks_the_device(served: Served) -> None:
+    creds = Credentials.generate(secrets.token_bytes)
+    store = MemoryClientStore(creds)
+    await link_by_qr(served, store, creds)
+    assert store.credentials is not None
+    async with open_client(settings_for(served), store.credentials, store) as client:
+        assert isinstance(await next_event(client, Connected), Connected)
+        with trio.fail_after(10):
+            await client.logout()
+        event = await next_event(client, LoggedOut)
+        assert isinstance(event, LoggedOut)
+        assert event.reason in ("logout", "device_removed")
+    assert store.credentials is None
+    assert served.sandbox.network.accounts[PHONE].companions == {}

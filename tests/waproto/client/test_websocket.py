@@ -1,0 +1,142 @@
+"""waproto.client.websocket against a scripted websocket server on 127.0.0.1 (websockets' ServerProtocol).
+
+The server side is a small trio handler over a real TCP socket: it checks the Origin header, then plays a
+script (echo, fragmented messages, a ping, a close, an HTTP rejection). Real sockets, bounded waits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Awaitable, Callable
+
+import pytest
+import trio
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.server import ServerProtocol
+
+from waproto.client import TransportClosed, connect_websocket
+
+Script = Callable[[trio.SocketStream, ServerProtocol], Awaitable[None]]
+
+
+async def flush(stream: trio.SocketStream, proto: ServerProtocol) -> None:
+    for chunk in proto.data_to_send():
+        if chunk:
+            await stream.send_all(chunk)
+        else:  # the server closes the TCP connection after the closing handshake
+            await stream.send_eof()
+
+
+async def frames(stream: trio.SocketStream, proto: ServerProtocol) -> list[Frame]:
+    """Read until the protocol yields at least one frame (or EOF)."""
+    while True:
+        data = await stream.receive_some(65536)
+        if data:
+            proto.receive_data(data)
+        else:
+            proto.receive_eof()
+        got = [e for e in proto.events_received() if isinstance(e, Frame)]
+        await flush(stream, proto)
+        if got or not data:
+            return got
+
+
+async def serve(script: Script, headers_seen: list[str], stream: trio.SocketStream) -> None:
+    proto = ServerProtocol()
+    request: Request | None = None
+    while request is None:
+        proto.receive_data(await stream.receive_some(65536))
+        request = next((e for e in proto.events_received() if isinstance(e, Request)), None)
+    headers_seen.append(request.headers.get("Origin", ""))
+    if request.path == "/reject":
+        proto.send_response(proto.reject(403, "no"))
+        await flush(stream, proto)
+        await stream.aclose()
+        return
+    proto.send_response(proto.accept(request))
+    await flush(stream, proto)
+    await script(stream, proto)
+    with trio.move_on_after(2), contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+        while await frames(stream, proto):
+            pass
+    await stream.aclose()
+
+
+async def start(nursery: trio.Nursery, script: Script) -> tuple[int, list[str]]:
+    seen: list[str] = []
+    listeners = await nursery.start(functools.partial(trio.serve_tcp, functools.partial(serve, script, seen), 0, host="127.0.0.1"))
+    return listeners[0].socket.getsockname()[1], seen
+
+
+async def echo(stream: trio.SocketStream, proto: ServerProtocol) -> None:
+    for frame in await frames(stream, proto):
+        if frame.opcode == Opcode.BINARY:
+            proto.send_binary(frame.data)
+    await flush(stream, proto)
+
+
+async def test_binary_round_trip_with_origin(nursery: trio.Nursery) -> None:
+    port, seen = await start(nursery, echo)
+    with trio.fail_after(10):
+        ws = await connect_websocket(f"ws://127.0.0.1:{port}/ws/chat", origin="https://web.whatsapp.com")
+        await ws.send(b"\x00\x01hello")
+        assert await ws.receive() == b"\x00\x01hello"
+        await ws.aclose()
+        await ws.aclose()  # idempotent
+    assert seen == ["https://web.whatsapp.com"]
+    with pytest.raises(TransportClosed):
+        await ws.send(b"x")
+
+
+async def fragments_then_ping_then_close(stream: trio.SocketStream, proto: ServerProtocol) -> None:
+    proto.send_binary(b"ab", fin=False)
+    proto.send_continuation(b"cd", fin=False)
+    proto.send_continuation(b"ef", fin=True)
+    proto.send_binary(b"second")
+    proto.send_ping(b"p")
+    await flush(stream, proto)
+    pong = await frames(stream, proto)
+    assert [f.opcode for f in pong] == [Opcode.PONG]
+    proto.send_close(4000, "bye")
+    await flush(stream, proto)
+
+
+async def test_fragments_ping_and_server_close(nursery: trio.Nursery) -> None:
+    port, _ = await start(nursery, fragments_then_ping_then_close)
+    with trio.fail_after(10):
+        ws = await connect_websocket(f"ws://127.0.0.1:{port}/ws/chat")
+        assert await ws.receive() == b"abcdef"
+        assert await ws.receive() == b"second"
+        with pytest.raises(TransportClosed) as closed:
+            await ws.receive()
+        assert closed.value.code == 4000
+        await ws.aclose()
+
+
+async def test_rejected_refused_and_bad_urls(nursery: trio.Nursery) -> None:
+    port, _ = await start(nursery, echo)
+    with trio.fail_after(10):
+        with pytest.raises(TransportClosed, match="403"):
+            await connect_websocket(f"ws://127.0.0.1:{port}/reject")
+        with pytest.raises(TransportClosed, match="not a websocket URL"):
+            await connect_websocket("http://127.0.0.1/")
+        listener = trio.socket.socket()
+        await listener.bind(("127.0.0.1", 0))
+        free = listener.getsockname()[1]
+        listener.close()
+        with pytest.raises(TransportClosed, match="cannot connect"):
+            await connect_websocket(f"ws://127.0.0.1:{free}/")
+
+
+async def test_abrupt_eof(nursery: trio.Nursery) -> None:
+    async def hang_up(stream: trio.SocketStream, proto: ServerProtocol) -> None:
+        await stream.aclose()
+
+    port, _ = await start(nursery, hang_up)
+    with trio.fail_after(10):
+        ws = await connect_websocket(f"ws://127.0.0.1:{port}/ws/chat")
+        with pytest.raises(TransportClosed):
+            await ws.receive()
+        await ws.aclose()
