@@ -235,7 +235,6 @@ class Client:
         info = self.settings.device
         self.status = "connecting"
         self._outcome = None
-        self._registering = trio.Event()
         payload = login_payload(creds, info) if creds.is_paired else registration_payload(creds, info)
         try:
             with trio.fail_after(self.settings.connect_timeout):
@@ -261,6 +260,8 @@ class Client:
             self._conn = self._transport = self._nursery = None
             self._qr_scope = None
             self._pairing = None
+            ended, self._registering = self._registering, trio.Event()
+            ended.set()  # wakes request_pairing_code waiters, who then wait for the next connection
             for waiter in self._waiters.values():
                 waiter.done.set()
             self._waiters.clear()
@@ -409,13 +410,17 @@ class Client:
         if not (phone.isascii() and phone.isdigit() and 5 <= len(phone) <= 20):
             raise LocalProtocolError("phone must be 5 to 20 digits with the country code, no '+'")
         code = normalize_pairing_code(code) if code is not None else generate_pairing_code(self._rng)
-        await self._registering.wait()
-        ephemeral = curve.generate_key_pair(self._rng)
-        wrapped = await trio.to_thread.run_sync(wrap_ephemeral_key, code, ephemeral.public, self._rng)
+        while True:
+            registering = self._registering
+            await registering.wait()
+            if registering is self._registering:
+                break
         if self._qr_scope is not None:
             self._qr_scope.cancel()
+        ephemeral = curve.generate_key_pair(self._rng)
         pending = _PendingCode(code, phone, ephemeral)
         self._pairing = pending
+        wrapped = await trio.to_thread.run_sync(wrap_ephemeral_key, code, ephemeral.public, self._rng)
         info = self.settings.device
         answer = await self.query(
             companion_hello_node(

@@ -182,15 +182,16 @@ async def _await_response(socket: WebSocket, protocol: ClientProtocol) -> None:
             protocol.receive_data(data)
         else:
             protocol.receive_eof()
+        answered = False
         for event in protocol.events_received():
             if isinstance(event, Response):
-                if protocol.handshake_exc is not None:
-                    raise _rejected(protocol.handshake_exc) from protocol.handshake_exc
-                return
-            if isinstance(event, Frame):  # pragma: no cover - a server sending before the response
+                answered = True
+            elif isinstance(event, Frame):  # messages that came in the same read as the response
                 socket._on_frame(event)
         if protocol.handshake_exc is not None:
             raise _rejected(protocol.handshake_exc) from protocol.handshake_exc
+        if answered:
+            return
         if not data:
             raise TransportClosed("the server closed during the websocket handshake")
 

@@ -513,3 +513,67 @@ async def test_pairing_code_needs_an_unpaired_device_and_a_number(nursery_: trio
     for phone in ("+15550001111", "123", "1555000111x"):
         with pytest.raises(LocalProtocolError):
             await h.client.request_pairing_code(phone)
+
+
+async def test_silent_server_times_out(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+    h = await start(nursery_, paired())
+    await h.network.accept()
+    before = trio.current_time()
+    event = await h.event()
+    assert isinstance(event, Disconnected)
+    assert event.reason == "connect_timeout"
+    assert trio.current_time() - before == pytest.approx(SETTINGS.connect_timeout)
+
+
+async def test_garbage_and_foreign_certificates_are_protocol_errors(
+    autojump_clock: trio.abc.Clock, nursery_: trio.Nursery
+) -> None:
+    h = await start(nursery_, paired())
+    server = await h.network.accept()
+    await server.to_client_send.send(b"\x00\x00\x20" + bytes(32))
+    event = await h.event()
+    assert isinstance(event, Disconnected)
+    assert event.reason == "protocol_error"
+    assert server.client_closed
+    other_root = ClientSettings(noise_root_public_key=bytes(range(32)))
+    h = await start(nursery_, paired(), other_root)
+    event = await h.event()
+    assert isinstance(event, Disconnected)
+    assert event.reason == "protocol_error"
+
+
+async def test_pairing_code_request_waits_for_a_registering_connection(nursery_: trio.Nursery) -> None:
+    """Real clock (a thread runs PBKDF2), short timings."""
+    settings = ClientSettings(noise_root_public_key=ROOT.public, backoff_initial=0.01, iq_timeout=0.5)
+    h = await start(nursery_, fresh(), settings, refuse=1)
+    hello: list[Node] = []
+
+    async def ask() -> None:
+        with pytest.raises(IqTimeout):
+            await h.client.request_pairing_code("15550001111", code="ABCD1234")
+
+    async def server_side() -> None:
+        server = await h.network.accept()
+        await server.send(pair_device_node(iq_id="pd", refs=["2@one"]))
+        hello.append(await server.expect_iq("md"))
+
+    nursery_.start_soon(server_side)
+    with trio.fail_after(20):
+        await ask()
+    assert parse_companion_hello(hello[0]).phone == JID("15550001111", "s.whatsapp.net")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"keepalive_interval": (0.0, 1.0)},
+        {"keepalive_interval": (5.0, 1.0)},
+        {"backoff_initial": 0.0},
+        {"backoff_factor": 0.5},
+        {"backoff_jitter": 1.0},
+        {"noise_root_public_key": b"short"},
+    ],
+)
+def test_settings_are_checked(bad: dict[str, object]) -> None:
+    with pytest.raises(LocalProtocolError):
+        ClientSettings(**bad)  # type: ignore[arg-type]
