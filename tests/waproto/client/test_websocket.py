@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import ssl
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 import trio
@@ -25,8 +27,10 @@ async def flush(stream: trio.SocketStream, proto: ServerProtocol) -> None:
     for chunk in proto.data_to_send():
         if chunk:
             await stream.send_all(chunk)
-        else:  # the server closes the TCP connection after the closing handshake
+        elif isinstance(stream, trio.SocketStream):  # the server closes TCP after the closing handshake
             await stream.send_eof()
+        else:
+            await stream.aclose()
 
 
 async def frames(stream: trio.SocketStream, proto: ServerProtocol) -> list[Frame]:
@@ -140,3 +144,30 @@ async def test_abrupt_eof(nursery: trio.Nursery) -> None:
         with pytest.raises(TransportClosed):
             await ws.receive()
         await ws.aclose()
+
+
+async def test_wss_with_a_given_ca(nursery: trio.Nursery, tmp_path: Path) -> None:
+    from waproto.sandbox.media.certs import ensure_tls_files
+
+    tls = ensure_tls_files(tmp_path / "tls", ["localhost"])
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(tls.cert_file, tls.key_file)
+    seen: list[str] = []
+
+    async def handler(stream: trio.SocketStream) -> None:
+        tls_stream = trio.SSLStream(stream, server_context, server_side=True, https_compatible=True)
+        with contextlib.suppress(trio.BrokenResourceError):  # the client that does not trust us hangs up
+            await serve(echo, seen, tls_stream)  # type: ignore[arg-type]
+
+    listeners = await nursery.start(functools.partial(trio.serve_tcp, handler, 0, host="127.0.0.1"))
+    port = listeners[0].socket.getsockname()[1]
+    client_context = ssl.create_default_context(cafile=str(tls.ca_file))
+    with trio.fail_after(10):
+        ws = await connect_websocket(f"wss://localhost:{port}/ws/chat", origin="https://o", ssl_context=client_context)
+        await ws.send(b"over tls")
+        assert await ws.receive() == b"over tls"
+        await ws.aclose()
+        # Without the CA the certificate is refused.
+        with pytest.raises(TransportClosed, match="handshake"):
+            await connect_websocket(f"wss://localhost:{port}/ws/chat", ssl_context=ssl.create_default_context())
+    assert seen == ["https://o"]
