@@ -51,42 +51,62 @@ class TransportClosed(Exception):
 class WebSocket:
     """An open client websocket; see the module docstring. Made by :func:`connect_websocket`."""
 
-    def __init__(self, stream: trio.abc.Stream, protocol: ClientProtocol) -> None:
+    def __init__(self, stream: trio.abc.Stream, protocol: ClientProtocol, *, close_timeout: float = CLOSE_TIMEOUT) -> None:
         self._stream = stream
+        self._close_timeout = close_timeout
         self._protocol = protocol
         self._send_lock = trio.Lock()
         self._messages: collections.deque[bytes] = collections.deque()
         self._fragments: list[bytes] = []
+        #: No more reading: the stream ended, broke, or the closing handshake is over.
         self._closed = False
+        #: aclose() ran (the stream is closed).
+        self._released = False
 
     async def send(self, data: bytes) -> None:
         """Send one binary message. ``TransportClosed`` if the socket is closed or the write fails."""
         async with self._send_lock:
             if self._protocol.state is not State.OPEN:
-                raise TransportClosed("the websocket is not open", code=self._protocol.close_code)
+                raise TransportClosed("the websocket is not open", code=self._close_code())
             self._protocol.send_binary(data)
             await self._flush()
 
     async def receive(self) -> bytes:
         """The next message (binary or text as bytes). ``TransportClosed`` once the socket is closed."""
         while not self._messages:
-            if self._protocol.state is State.CLOSED or self._closed:
-                raise TransportClosed("the websocket is closed", code=self._protocol.close_code)
+            protocol = self._protocol
+            if protocol.state is State.CLOSED or self._closed:
+                raise TransportClosed("the websocket is closed", code=self._close_code())
+            if protocol.state is State.CLOSING:
+                # The closing handshake is under way: wait (bounded) for the server to end the stream.
+                with trio.move_on_after(self._close_timeout):
+                    while not self._closed and self._state() is not State.CLOSED:
+                        await self._read_some()
+                self._closed = True
+                raise TransportClosed("the websocket is closed", code=self._close_code())
             await self._read_some()
         return self._messages.popleft()
 
+    def _state(self) -> State:
+        return self._protocol.state
+
+    def _close_code(self) -> int | None:
+        received = self._protocol.close_rcvd
+        return None if received is None else int(received.code)
+
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Close: send a close frame, wait (bounded) for the server's, close the stream. Idempotent."""
-        if self._closed:
+        if self._released:
             return
+        self._released = True
         with trio.CancelScope(shield=True):
             try:
                 async with self._send_lock:
                     if self._protocol.state is State.OPEN:
                         self._protocol.send_close(code, reason)
                         await self._flush()
-                with trio.move_on_after(CLOSE_TIMEOUT):
-                    while self._protocol.state is not State.CLOSED:
+                with trio.move_on_after(self._close_timeout):
+                    while self._protocol.state is not State.CLOSED and not self._closed:
                         await self._read_some()
             except TransportClosed:
                 pass
@@ -138,9 +158,11 @@ async def connect_websocket(
     headers: Mapping[str, str] | None = None,
     ssl_context: ssl.SSLContext | None = None,
     max_size: int = MAX_MESSAGE_SIZE,
+    close_timeout: float = CLOSE_TIMEOUT,
 ) -> WebSocket:
     """Open a websocket to ``url`` (``ws://`` or ``wss://``). ``TransportClosed`` when it cannot be opened
-    (connection refused, TLS failure, a rejected handshake: the message says which)."""
+    (connection refused, TLS failure, a rejected handshake: the message says which). ``close_timeout``
+    bounds the wait for the server's side of a closing handshake."""
     try:
         uri = parse_uri(url)
     except InvalidURI as exc:
@@ -157,7 +179,7 @@ async def connect_websocket(
             await tls.do_handshake()
             stream = tls
         protocol = ClientProtocol(uri, origin=None if origin is None else Origin(origin), max_size=max_size)
-        socket = WebSocket(stream, protocol)
+        socket = WebSocket(stream, protocol, close_timeout=close_timeout)
         request = protocol.connect()
         for key, value in (headers or {}).items():
             request.headers[key] = value

@@ -171,3 +171,21 @@ async def test_wss_with_a_given_ca(nursery: trio.Nursery, tmp_path: Path) -> Non
         with pytest.raises(TransportClosed, match="handshake"):
             await connect_websocket(f"wss://localhost:{port}/ws/chat", ssl_context=ssl.create_default_context())
     assert seen == ["https://o"]
+
+
+async def test_server_that_closes_but_keeps_the_socket(nursery: trio.Nursery) -> None:
+    async def close_and_linger(stream: trio.SocketStream, proto: ServerProtocol) -> None:
+        proto.send_close(1001, "going away")
+        for chunk in proto.data_to_send():
+            if chunk:
+                await stream.send_all(chunk)
+        await trio.sleep(30)  # never ends the TCP stream
+
+    port, _ = await start(nursery, close_and_linger)
+    with trio.fail_after(10):
+        ws = await connect_websocket(f"ws://127.0.0.1:{port}/ws/chat", close_timeout=0.2)
+        with pytest.raises(TransportClosed) as closed:
+            await ws.receive()
+        assert closed.value.code == 1001
+        await ws.aclose()
+    nursery.cancel_scope.cancel()
