@@ -254,8 +254,11 @@ class Client:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._read_loop, conn, transport)
-                nursery.start_soon(self._first_stanza_watchdog, conn)
-                await self._flush()
+                nursery.start_soon(self._first_stanza_watchdog)
+                try:
+                    await self._flush()
+                except TransportClosed as exc:
+                    self._finish("connection_lost", "reconnect", exc.code)
         finally:
             self._conn = self._transport = self._nursery = None
             self._qr_scope = None
@@ -276,7 +279,7 @@ class Client:
         if cancel and self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 
-    async def _first_stanza_watchdog(self, conn: Connection) -> None:
+    async def _first_stanza_watchdog(self) -> None:
         await trio.sleep(self.settings.connect_timeout)
         if not self._registering.is_set() and self.status == "connecting":
             self._finish("connect_timeout", "reconnect")
