@@ -7,6 +7,7 @@ Real sockets and real time, so every wait is bounded.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 import trio
 
 from tests.waproto.sandbox.interop_helpers import Served, served_sandbox
+from waproto.binary import Node
 from waproto.client import (
     Client,
     ClientEvent,
@@ -30,6 +32,7 @@ from waproto.client import (
 )
 from waproto.credentials import Credentials
 from waproto.jid import JID
+from waproto.sandbox.iqs import result_iq
 
 PHONE = "15550002222"
 
@@ -167,3 +170,27 @@ async def test_logout_unlinks_the_device(served: Served) -> None:
         assert event.reason in ("logout", "device_removed")
     assert store.credentials is None
     assert served.sandbox.network.accounts[PHONE].companions == {}
+
+
+async def test_keepalive_against_the_sandbox(served: Served) -> None:
+    creds = Credentials.generate(secrets.token_bytes)
+    store = MemoryClientStore(creds)
+    jid = await link_by_qr(served, store, creds)
+    assert store.credentials is not None
+    settings = dataclasses.replace(settings_for(served), keepalive_interval=(0.05, 0.1), keepalive_timeout=0.5)
+    pings: list[Node] = []
+
+    async def ping(connection: object, iq: Node) -> Node:
+        pings.append(iq)
+        return result_iq(iq)
+
+    served.sandbox.iqs.register("w:p", "ping", ping)
+    async with open_client(settings, store.credentials, store) as client:
+        assert isinstance(await next_event(client, Connected), Connected)
+        connection = served.sandbox.connections[jid]
+        await trio.sleep(1.0)  # about a dozen pings, each answered
+        assert len(pings) >= 5
+        with pytest.raises(trio.WouldBlock):
+            client.events.receive_nowait()
+        assert served.sandbox.connections[jid] is connection
+        assert client.status == "connected"
