@@ -25,7 +25,8 @@ transport (a websocket, ``waproto.client.websocket``; injectable for tests), dri
   failures 401, 403 and 406 delete the credentials, emit :class:`LoggedOut` and stop.
 
 IQs are matched to their answers by id (:meth:`Client.query`, with a timeout); notifications are
-acknowledged; other stanzas go to ``stanza_handlers`` by tag (the messaging layer plugs in there).
+acknowledged (an ``encrypt`` notification with ``<count>`` triggers a prekey check and top-up); other
+stanzas go to ``stanza_handlers`` by tag (the messaging layer plugs in there).
 Randomness (``rng``), wall-clock time (``now``, for certificate validity) and the transport are
 injected; every timer runs on the trio clock, so tests use ``autojump_clock``.
 
@@ -176,6 +177,7 @@ class Client:
         self._last_received = 0.0
         self._run_scope: trio.CancelScope | None = None
         self._closing = False
+        self._pre_key_lock = trio.Lock()
 
     @property
     def credentials(self) -> Credentials:
@@ -349,8 +351,11 @@ class Client:
     async def _on_stanza(self, node: Node) -> None:
         if node.tag == "notification":
             await self._ack(node)
-            if node.attrs.get("type") == LINK_CODE_TAG and self._nursery is not None:
+            kind = node.attrs.get("type")
+            if kind == LINK_CODE_TAG and self._nursery is not None:
                 self._nursery.start_soon(self._finish_pairing_code, node)
+            elif kind == "encrypt" and node.child("count") is not None and self._nursery is not None:
+                self._nursery.start_soon(self._top_up_pre_keys)  # the server's prekeys run low
             return
         handler = self.stanza_handlers.get(node.tag)
         if handler is not None:
@@ -514,6 +519,10 @@ class Client:
         await self._emit(Connected(me, self._credentials.lid))
 
     async def _check_pre_keys(self) -> None:
+        async with self._pre_key_lock:  # one check-and-upload at a time: ids come from one counter
+            await self._check_pre_keys_locked()
+
+    async def _check_pre_keys_locked(self) -> None:
         answer = await self.query(self._iq("encrypt", "get", [Node("count")]))
         count_node = answer.child("count")
         count = _code(None if count_node is None else str(count_node.attrs.get("value", "")))
@@ -522,6 +531,12 @@ class Client:
         if count >= self.settings.min_pre_keys:
             return
         await self.upload_pre_keys(self.settings.initial_pre_keys if count == 0 else self.settings.pre_key_batch)
+
+    async def _top_up_pre_keys(self) -> None:
+        try:
+            await self._check_pre_keys()
+        except (IqError, IqTimeout, NotConnected) as exc:
+            log.warning("prekey top-up failed: %s", exc)
 
     async def upload_pre_keys(self, count: int) -> None:
         """Generate ``count`` one-time prekeys, store them (and the advanced counter), then upload them."""

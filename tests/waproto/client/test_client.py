@@ -577,3 +577,22 @@ async def test_pairing_code_request_waits_for_a_registering_connection(nursery_:
 def test_settings_are_checked(bad: dict[str, object]) -> None:
     with pytest.raises(LocalProtocolError):
         ClientSettings(**bad)  # type: ignore[arg-type]
+
+
+async def test_encrypt_notification_tops_up_prekeys(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+    h = await start(nursery_, paired())
+    server = await h.network.accept()
+    await login(h, server, count=50)
+    await server.send(Node("notification", {"id": "e1", "from": SERVER_JID, "type": "encrypt"}, [Node("count", {"value": "3"})]))
+    ack = await server.expect("ack")
+    assert ack.attrs["id"] == "e1"
+    count_iq = await server.expect_iq("encrypt")
+    await server.answer(count_iq, [Node("count", {"value": "3"})])
+    upload = await server.expect_iq("encrypt")
+    key_list = upload.child("list")
+    assert key_list is not None
+    assert len(key_list.children) == SETTINGS.pre_key_batch
+    await server.answer(upload)
+    await trio.sleep(1)
+    assert len(h.store.pre_keys) == SETTINGS.pre_key_batch
+    assert h.client.credentials.next_pre_key_id == 1 + SETTINGS.pre_key_batch
