@@ -4,6 +4,7 @@
 
     WAProtoError                      base; never raised itself
     ├── LocalProtocolError            you misused the API (bad argument, wrong state, value out of range)
+    │   └── NotOnWhatsApp             a message was addressed to a number with no WhatsApp account
     └── RemoteProtocolError           the peer or the bytes from the network broke the protocol
         ├── DecodeError               malformed binary node, frame or protobuf
         ├── HandshakeError            the Noise handshake failed
@@ -24,6 +25,7 @@
         │   ├── InvalidKeyId          a prekey message names a prekey / signed prekey we do not hold
         │   └── TooManySkippedMessages  a Signal message is too far ahead in its chain
         ├── UntrustedIdentity         the identity store does not trust a peer's identity key
+        ├── MessageRefused            the server acked a sent message with an error code
         ├── InvalidKeySignature       a prekey bundle's signed prekey signature is not valid
         └── PairingError              a device-linking check failed (``reason`` names which)
             ├── BadDeviceIdentityHMAC     pair-success HMAC under the adv secret does not match
@@ -65,8 +67,10 @@ __all__ = [
     "LocalProtocolError",
     "MediaIntegrityError",
     "MediaIntegrityReason",
+    "MessageRefused",
     "NoSenderKey",
     "NoSession",
+    "NotOnWhatsApp",
     "PairingError",
     "PairingFailure",
     "RemoteProtocolError",
@@ -261,3 +265,14 @@ class BadSenderKeySignature(InvalidMessage):
 
 class NoSenderKey(NoSession):
     """A group message names a sender key (sender, key id) we hold no distribution message for."""
+
+
+# --- messaging (waproto.client.messaging)
+
+
+class NotOnWhatsApp(LocalProtocolError):
+    """A message was addressed to a number that has no WhatsApp account (no devices)."""
+
+
+class MessageRefused(RemoteProtocolError):
+    """The server answered a sent message with an ``<ack error=…>`` (``code`` is the error code)."""

@@ -1,0 +1,203 @@
+"""waproto.client.messaging end to end against the sandbox served on 127.0.0.1.
+
+Our client is linked by QR (as in ``test_sandbox``), sends texts to an echo account and receives the
+echoes; the sandbox's simulated phones log what they decrypted. Real sockets and real time, so every
+wait is bounded.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+
+from tests.waproto.client.test_sandbox import PHONE, link_by_qr, next_event, settings_for
+from tests.waproto.sandbox.interop_helpers import Served, served_sandbox
+from waproto.binary import Node
+from waproto.client import Client, Connected, MemoryClientStore, open_client
+from waproto.client.messaging import Messenger, ReceivedMessage, UndecryptableMessage
+from waproto.credentials import Credentials
+from waproto.errors import NotOnWhatsApp
+from waproto.jid import DEFAULT_USER_SERVER, JID
+from waproto.sandbox.phone import Received, SimPhone
+
+ECHO = "15550003333"
+
+Item = ReceivedMessage | UndecryptableMessage
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    async with served_sandbox(tmp_path / "state") as running:
+        await running.create_account(PHONE, name="Alice")
+        await running.create_account(ECHO, name="Echo", bot="echo")
+        yield running
+
+
+async def linked(served: Served) -> MemoryClientStore:
+    creds = Credentials.generate(secrets.token_bytes, push_name="waporta")
+    store = MemoryClientStore(creds)
+    await link_by_qr(served, store, creds)
+    return store
+
+
+class Inbox:
+    """The messenger's callback: records each item, and what the echo phone's log said at that moment."""
+
+    def __init__(self, served: Served) -> None:
+        self.served = served
+        self.send, self.receive = trio.open_memory_channel[Item](16)
+        self.echo_state_seen: dict[str, str] = {}
+
+    async def __call__(self, item: Item) -> None:
+        echo = await self.served.sandbox.messaging.phone(ECHO)
+        entry = echo.find(item.id, "out")
+        if entry is not None:
+            self.echo_state_seen[item.id] = entry.state
+        await self.send.send(item)
+
+    async def next(self) -> Item:
+        with trio.fail_after(15):
+            return await self.receive.receive()
+
+
+class PhoneSpy:
+    """Records the receipts a sandbox phone receives (wrapping its ``receive``)."""
+
+    def __init__(self, phone: SimPhone) -> None:
+        self.receipts: list[Node] = []
+        self._arrived = trio.Event()
+        self._original = phone.receive
+        phone.receive = self._receive  # type: ignore[method-assign]
+
+    async def _receive(self, node: Node, *, now: int) -> Received:
+        if node.tag == "receipt":
+            self.receipts.append(node)
+            self._arrived.set()
+            self._arrived = trio.Event()
+        return await self._original(node, now=now)
+
+    async def receipt(self, message_id: str, kind: str | None = None) -> Node:
+        """The first receipt for ``message_id`` (of ``kind``), waiting for it if need be."""
+        with trio.fail_after(15):
+            while True:
+                for node in self.receipts:
+                    if node.attrs.get("id") == message_id and node.attrs.get("type") == kind:
+                        return node
+                await self._arrived.wait()
+
+
+async def connected_messenger(client: Client, inbox: Inbox) -> Messenger:
+    messenger = Messenger(client, inbox)
+    assert isinstance(await next_event(client, Connected), Connected)
+    return messenger
+
+
+async def test_text_to_echo_and_back(served: Served) -> None:
+    store = await linked(served)
+    assert store.credentials is not None
+    inbox = Inbox(served)
+    echo_jid = JID(ECHO, DEFAULT_USER_SERVER)
+    async with open_client(settings_for(served), store.credentials, store) as client:
+        messenger = await connected_messenger(client, inbox)
+        spy = PhoneSpy(await served.sandbox.messaging.phone(ECHO))
+        with trio.fail_after(15):
+            sent = await messenger.send_text(echo_jid, "hello sandbox")
+        assert sent.status == "sent"
+        assert sent.to == echo_jid
+        assert sent.id.startswith("3EB0")
+        assert len(sent.id) == 22
+        # The echo's phone and our own phone each got a prekey message (our own one wrapped).
+        assert sent.encryptions == {
+            echo_jid.with_device(0): "pkmsg",
+            JID(PHONE, DEFAULT_USER_SERVER): "pkmsg",
+        }
+
+        echo_phone = await served.sandbox.messaging.phone(ECHO)
+        logged = echo_phone.find(sent.id, "in")
+        assert logged is not None
+        assert (logged.kind, logged.text) == ("text", "hello sandbox")
+        assert logged.sender == client.credentials.me
+        own_phone = await served.sandbox.messaging.phone(PHONE)
+        mirrored = own_phone.find(sent.id, "out")
+        assert mirrored is not None  # device-sent copy, unwrapped by our own phone
+        assert (mirrored.chat, mirrored.text) == (echo_jid, "hello sandbox")
+
+        echoed = await inbox.next()
+        assert isinstance(echoed, ReceivedMessage)
+        assert (echoed.kind, echoed.text, echoed.chat, echoed.from_me) == (
+            "text",
+            "echo: hello sandbox",
+            echo_jid,
+            False,
+        )
+        assert echoed.sender == echo_jid.with_device(0)
+        assert echoed.push_name == "Echo"
+        # The delivery receipt went out only after the callback had the message.
+        assert inbox.echo_state_seen[echoed.id] == "server"
+        await spy.receipt(echoed.id)
+        entry = echo_phone.find(echoed.id, "out")
+        assert entry is not None
+        assert entry.state == "delivered"
+
+        # The second text reuses the session with the echo (which answered on it): a plain msg, no bundle.
+        bundles_left = len(served.sandbox.network.accounts[ECHO].pre_keys)
+        with trio.fail_after(15):
+            again = await messenger.send_text(echo_jid, "second")
+        assert again.encryptions[echo_jid.with_device(0)] == "msg"
+        assert len(served.sandbox.network.accounts[ECHO].pre_keys) == bundles_left
+        second = echo_phone.find(again.id, "in")
+        assert second is not None
+        assert second.text == "second"
+        reply = await inbox.next()
+        assert isinstance(reply, ReceivedMessage)
+        assert reply.text == "echo: second"
+
+
+async def test_text_to_a_number_not_on_whatsapp_fails(served: Served) -> None:
+    store = await linked(served)
+    assert store.credentials is not None
+    inbox = Inbox(served)
+    async with open_client(settings_for(served), store.credentials, store) as client:
+        messenger = await connected_messenger(client, inbox)
+        with trio.fail_after(15), pytest.raises(NotOnWhatsApp, match="15559999999"):
+            await messenger.send_text(JID("15559999999", DEFAULT_USER_SERVER), "anyone?")
+    own_phone = await served.sandbox.messaging.phone(PHONE)
+    assert own_phone.log == []  # nothing was sent, not even the device-sent copy
+
+
+async def test_undecryptable_message_is_reported_and_retried(served: Served) -> None:
+    store = await linked(served)
+    assert store.credentials is not None
+    me = store.credentials.me
+    assert me is not None
+    inbox = Inbox(served)
+    async with open_client(settings_for(served), store.credentials, store) as client:
+        await connected_messenger(client, inbox)
+        spy = PhoneSpy(await served.sandbox.messaging.phone(ECHO))
+        bogus = Node(
+            "message",
+            {"id": "3EB0BAD", "to": JID(PHONE, DEFAULT_USER_SERVER), "type": "text"},
+            [
+                Node(
+                    "participants",
+                    {},
+                    [Node("to", {"jid": me}, [Node("enc", {"v": "2", "type": "msg"}, b"\x33junk")])],
+                )
+            ],
+        )
+        await served.sandbox.messaging.submit(JID(ECHO, DEFAULT_USER_SERVER), bogus)
+        failed = await inbox.next()
+        assert isinstance(failed, UndecryptableMessage)
+        assert failed.id == "3EB0BAD"
+        assert failed.sender == JID(ECHO, DEFAULT_USER_SERVER)
+        receipt = await spy.receipt("3EB0BAD", "retry")
+        retry = receipt.child("retry")
+        assert retry is not None
+        assert retry.attrs["id"] == "3EB0BAD"
+        registration = receipt.child("registration")
+        assert registration is not None
+        assert registration.content == store.credentials.registration_id.to_bytes(4, "big")
