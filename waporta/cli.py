@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="interface to bind (overrides [server] host and HOST)")
     serve.add_argument("--port", type=_port, help="TCP port (overrides [server] port and PORT)")
     serve.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="start the WhatsApp sandbox in-process and connect every session to it ([whatsapp] sandbox)",
+    )
+    serve.add_argument(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
@@ -168,6 +173,8 @@ def _serve(args: argparse.Namespace) -> int:
         config = replace(config, server=replace(config.server, host=args.host))
     if args.port is not None:
         config = replace(config, server=replace(config.server, port=args.port))
+    if args.sandbox:
+        config = replace(config, whatsapp=replace(config.whatsapp, sandbox=True))
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -41,6 +41,7 @@ __all__ = [
     "PluginsConfig",
     "ServerConfig",
     "StorageConfig",
+    "WhatsAppConfig",
     "default_config",
     "load_config",
 ]
@@ -168,6 +169,20 @@ class PluginsConfig:
         return {name: _redact(table, name, self.secret_paths) for name, table in self.settings.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class WhatsAppConfig:
+    """``[whatsapp]``: which WhatsApp server the sessions connect to."""
+
+    #: Start the WhatsApp sandbox in-process and point every session at it (``waporta serve --sandbox``);
+    #: its control API is then served at ``/sandbox`` on the gateway's port.
+    sandbox: bool = False
+    #: The websocket URL sessions connect to (ignored when ``sandbox`` is true).
+    websocket_url: str = "wss://web.whatsapp.com/ws/chat"
+    #: The server's Noise root public key as 64 hex digits; None means WhatsApp's production root
+    #: (ignored when ``sandbox`` is true).
+    noise_root_public_key: str | None = None
+
+
 #: Plugin setting names that are treated as secrets even when written in plaintext.
 _SECRET_NAME = re.compile(r"(password|passwd|secret|token|key)$", re.IGNORECASE)
 
@@ -189,6 +204,7 @@ class Config:
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
+    whatsapp: WhatsAppConfig = field(default_factory=WhatsAppConfig)
     #: The file this was loaded from, or None for built-in defaults.
     source: Path | None = None
 
@@ -213,6 +229,12 @@ class Config:
             "hook_timeout": p.hook_timeout,
             **p.redacted_settings(),
         }
+        w = self.whatsapp
+        out["whatsapp"] = {
+            "sandbox": w.sandbox,
+            "websocket_url": w.websocket_url,
+            "noise_root_public_key": w.noise_root_public_key,
+        }
         return out
 
 
@@ -222,6 +244,7 @@ _SECTION_NAMES: dict[type, str] = {
     DashboardConfig: "dashboard",
     ApiConfig: "api",
     PluginsConfig: "plugins",
+    WhatsAppConfig: "whatsapp",
 }
 #: Keys whose value may be ``{ env = "VAR" }`` and is never shown.
 _SECRET_KEYS: dict[str, tuple[str, ...]] = {"dashboard": ("password",), "api": ("default_key",)}
@@ -302,7 +325,7 @@ class _Loader:
         return ConfigError(self.source, key, problem)
 
     def build(self, data: dict[str, Any], source: Path | None) -> Config:
-        sections = {"server", "storage", "dashboard", "api", "plugins"}
+        sections = {"server", "storage", "dashboard", "api", "plugins", "whatsapp"}
         for key, value in data.items():
             if key not in sections:
                 raise self.error(key, f"expected one of the sections {_oneof(sections)}, got an unknown key")
@@ -340,6 +363,7 @@ class _Loader:
             ),
             api=ApiConfig(default_key=self.secret("api.default_key", api.get("default_key", a.default_key))),
             plugins=self.plugins(data.get("plugins", {})),
+            whatsapp=self.whatsapp(data.get("whatsapp", {})),
             source=source,
         )
 
@@ -429,6 +453,24 @@ class _Loader:
             settings=MappingProxyType(settings),
             secret_paths=frozenset(secrets),
         )
+
+    def whatsapp(self, table: dict[str, Any]) -> WhatsAppConfig:
+        self.known("whatsapp", table, WhatsAppConfig)
+        w = WhatsAppConfig()
+        sandbox = table.get("sandbox", w.sandbox)
+        if type(sandbox) is not bool:
+            raise self.error("whatsapp.sandbox", f"expected a boolean, got {_describe(sandbox)}")
+        url = self.text("whatsapp.websocket_url", table.get("websocket_url", w.websocket_url))
+        if not url.startswith(("ws://", "wss://")):
+            raise self.error("whatsapp.websocket_url", f"expected a ws:// or wss:// URL, got {_describe(url)}")
+        key = table.get("noise_root_public_key", w.noise_root_public_key)
+        if key is not None and (
+            not isinstance(key, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", key)
+        ):
+            raise self.error(
+                "whatsapp.noise_root_public_key", f"expected 64 hex digits (32 bytes), got {_describe(key)}"
+            )
+        return WhatsAppConfig(sandbox=sandbox, websocket_url=url, noise_root_public_key=key)
 
     def settings_table(self, key: str, path: str, table: dict[str, Any], secrets: set[str]) -> Mapping[str, Any]:
         out: dict[str, Any] = {}

@@ -35,6 +35,7 @@ from waporta.app import create_app
 from waporta.auth import Auth
 from waporta.config import Config, ConfigError
 from waporta.plugins import Plugins
+from waporta.sessions import Sessions, open_hub_sessions
 from waporta.storage import Database, db_path
 from waporta.webhooks import WebhookRegistry
 
@@ -54,6 +55,10 @@ class Hub:
     auth: Auth
     webhooks: WebhookRegistry
     plugins: Plugins
+    #: The session supervisor (``waporta.sessions``), while the hub is open.
+    sessions: Sessions | None = None
+    #: The in-process WhatsApp sandbox (``waproto.sandbox.server.Sandbox``) in sandbox mode, else None.
+    sandbox: Any = None
 
     def plugin_config(self, name: str) -> Mapping[str, Any]:
         """The ``[plugins.<name>]`` table of the config (secrets resolved), or an empty mapping."""
@@ -69,8 +74,11 @@ async def open_hub(
     ``clock`` (POSIX seconds) is handed to the services that need time (token expiry, timestamps).
 
     On first start without a configured dashboard password, a generated one is printed once to stderr
-    (only its hash is stored). Startup hooks run before the block, shutdown hooks after it (shielded
-    from cancellation), and the database is closed last.
+    (only its hash is stored). The session supervisor (``waporta.sessions.open_hub_sessions``, which
+    restores every linked session and, in sandbox mode, starts the sandbox) runs around the hooks:
+    ``hub.sessions`` is set before the startup hooks and stopped after the shutdown hooks. Startup hooks
+    run before the block, shutdown hooks after it (shielded from cancellation), and the database is
+    closed last.
     """
     db = await Database.open(db_path(config.storage.data_dir))
     try:
@@ -79,12 +87,13 @@ async def open_hub(
         if generated is not None:
             _announce_password(config.dashboard.username, generated)
         hub = Hub(config=config, db=db, auth=auth, webhooks=WebhookRegistry(db, clock=clock), plugins=plugins)
-        await plugins.startup(hub)
-        try:
-            yield hub
-        finally:
-            with trio.CancelScope(shield=True):
-                await plugins.shutdown(hub)
+        async with open_hub_sessions(hub):
+            await plugins.startup(hub)
+            try:
+                yield hub
+            finally:
+                with trio.CancelScope(shield=True):
+                    await plugins.shutdown(hub)
     finally:
         with trio.CancelScope(shield=True):
             await db.aclose()

@@ -53,6 +53,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "waporta_plugins.rest_auth",
     "waporta_plugins.rest_keys",
     "waporta_plugins.rest_webhooks",
+    "waporta_plugins.rest_sessions",
 )
 
 #: The entry-point group installed packages use to provide plugins.

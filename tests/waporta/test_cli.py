@@ -176,6 +176,16 @@ def test_serve_runs_the_hub_with_config_and_plugins(
     assert (fake_hub["config"].server.host, fake_hub["config"].server.port) == ("::1", 3333)  # flags beat env
 
 
+def test_serve_sandbox_flag_sets_whatsapp_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fake_hub: dict[str, Any]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "serve")[0] == 0
+    assert fake_hub["config"].whatsapp.sandbox is False
+    assert run(capsys, "serve", "--sandbox")[0] == 0
+    assert fake_hub["config"].whatsapp.sandbox is True
+
+
 def test_plugin_error_inside_the_hub_exits_2(
     capsys: pytest.CaptureFixture[str], fake_hub: dict[str, Any]
 ) -> None:

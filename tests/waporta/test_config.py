@@ -18,6 +18,7 @@ from waporta.config import (
     PluginsConfig,
     ServerConfig,
     StorageConfig,
+    WhatsAppConfig,
     default_config,
     load_config,
 )
@@ -323,6 +324,7 @@ def test_reference_file_mentions_every_field() -> None:
         "dashboard": DashboardConfig,
         "api": ApiConfig,
         "plugins": PluginsConfig,
+        "whatsapp": WhatsAppConfig,
     }
     assert [f.name for f in dataclasses.fields(Config)] == [*sections, "source"]
     # Split the file into sections and look for "key =" (commented out for keys without a TOML default).
@@ -340,4 +342,38 @@ def test_reference_file_mentions_every_field() -> None:
 
 def test_reference_file_is_valid_toml_with_only_known_sections() -> None:
     data = tomllib.loads(REFERENCE.read_text(encoding="utf-8"))
-    assert set(data) == {"server", "storage", "dashboard", "api", "plugins"}
+    assert set(data) == {"server", "storage", "dashboard", "api", "plugins", "whatsapp"}
+
+
+# ---------------------------------------------------------------- [whatsapp]
+
+
+def test_whatsapp_section_is_typed(tmp_path: Path) -> None:
+    key = "ab" * 32
+    path = write(
+        tmp_path,
+        f'[whatsapp]\nsandbox = true\nwebsocket_url = "ws://127.0.0.1:9000/ws/chat"\nnoise_root_public_key = "{key}"\n',
+    )
+    c = load_config(path, env={})
+    assert c.whatsapp == WhatsAppConfig(True, "ws://127.0.0.1:9000/ws/chat", key)
+    assert c.redacted()["whatsapp"] == {
+        "sandbox": True,
+        "websocket_url": "ws://127.0.0.1:9000/ws/chat",
+        "noise_root_public_key": key,
+    }
+    assert default_config().whatsapp == WhatsAppConfig(False, "wss://web.whatsapp.com/ws/chat", None)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        ("sandbox = 1", "whatsapp.sandbox", "expected a boolean"),
+        ('websocket_url = "http://x/ws"', "whatsapp.websocket_url", "expected a ws:// or wss:// URL"),
+        ('noise_root_public_key = "abc"', "whatsapp.noise_root_public_key", "expected 64 hex digits"),
+        ("noise_root_public_key = 5", "whatsapp.noise_root_public_key", "expected 64 hex digits"),
+        ("unknown = 1", "whatsapp.unknown", "expected one of"),
+    ],
+)
+def test_bad_whatsapp_values(tmp_path: Path, text: str, key: str, expected: str) -> None:
+    message = load_error(tmp_path, f"[whatsapp]\n{text}\n")
+    assert f": {key}: {expected}" in message

@@ -17,6 +17,7 @@ from waporta.config import (
     PluginsConfig,
     ServerConfig,
     StorageConfig,
+    WhatsAppConfig,
 )
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -93,6 +94,7 @@ def test_configuration_documents_every_key_and_variable() -> None:
         "dashboard": DashboardConfig,
         "api": ApiConfig,
         "plugins": PluginsConfig,
+        "whatsapp": WhatsAppConfig,
     }
     for section, schema in sections.items():
         assert f"### `[{section}]`" in text

@@ -1,0 +1,398 @@
+"""The hub's session supervisor: one :class:`waproto.client.Client` per hub session, in one trio nursery.
+
+::
+
+    async with open_sessions(db, settings, on_status=...) as sessions:
+        session = await sessions.create("sales-bot")      # status "connecting", then "qr"
+        session.qr                                       # the latest QR string (rotates)
+        await sessions.request_pairing_code("sales-bot", "15550002222")   # or link by code
+        await sessions.delete("sales-bot")               # logout, then every WhatsApp row wiped
+
+On entry every linked session (credentials in ``wa_credentials``) is restored and reconnects by itself,
+without a new QR. A session's status is one of :data:`STATUSES`; each change is recorded on the
+:class:`Session` and then reported through ``on_status(session_id, status)`` (the hub passes
+``Plugins.session_status_changed``). A session that is logged out (unlinked from the phone, or
+``delete``) has its WhatsApp state wiped with :func:`waporta.storage.stores.delete_session`.
+
+:class:`SessionStore` adapts the SQLite stores to waproto's ``ClientStore`` Protocol (credentials as
+``Credentials.to_dict()`` JSON, one-time prekeys in the Signal tables).
+
+This module is NOT the REST API (``waporta_plugins.rest_sessions``) nor the protocol client
+(``waproto.client``); it does not send or receive messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+import trio
+
+from waporta.storage import Database
+from waporta.storage.stores import (
+    SqliteCredentialStore,
+    SqliteSignalStore,
+    delete_session,
+    load_all_credentials,
+)
+from waproto.client import (
+    Client,
+    ClientEvent,
+    ClientSettings,
+    Connected,
+    Disconnected,
+    LoggedOut,
+    NotConnected,
+    Paired,
+    PairingCode,
+    QRCode,
+    TransportFactory,
+)
+from waproto.credentials import Credentials
+from waproto.errors import WAProtoError
+from waproto.signal.keys import PreKeyRecord
+
+if TYPE_CHECKING:
+    from waporta.config import WhatsAppConfig
+    from waporta.hub import Hub
+
+__all__ = [
+    "STATUSES",
+    "Session",
+    "SessionStore",
+    "Sessions",
+    "UnknownSession",
+    "client_settings",
+    "open_hub_sessions",
+    "open_sessions",
+]
+
+log = logging.getLogger("waporta.sessions")
+
+#: Every status a session can have.
+STATUSES: Final = ("connecting", "qr", "pairing", "connected", "disconnected", "logged_out")
+
+#: Called after a session's status changed: ``(session_id, status)``.
+StatusCallback = Callable[[str, str], Awaitable[None]]
+
+
+class UnknownSession(LookupError):
+    """No session with this id is known to the supervisor."""
+
+
+class SessionStore:
+    """waproto's ``ClientStore`` for one hub session, on the hub's SQLite stores."""
+
+    def __init__(self, db: Database, session_id: str, credentials: Credentials) -> None:
+        self._credentials = SqliteCredentialStore(db, session_id)
+        #: The Signal stores (identity and registration id from ``credentials``, which never change them).
+        self.signal = SqliteSignalStore(db, session_id, credentials.identity_key, credentials.registration_id)
+
+    async def save_credentials(self, credentials: Credentials) -> None:
+        """Durably replace the stored credentials."""
+        await self._credentials.save_credentials(credentials.to_dict())
+
+    async def delete_credentials(self) -> None:
+        """Forget the credentials (the device was logged out)."""
+        await self._credentials.delete_credentials()
+
+    async def load_pre_key(self, pre_key_id: int) -> PreKeyRecord | None:
+        """The one-time prekey with this id, or None."""
+        return await self.signal.load_pre_key(pre_key_id)
+
+    async def store_pre_key(self, pre_key_id: int, record: PreKeyRecord) -> None:
+        """Keep one one-time prekey."""
+        await self.signal.store_pre_key(pre_key_id, record)
+
+    async def remove_pre_key(self, pre_key_id: int) -> None:
+        """Forget a one-time prekey (a peer used it)."""
+        await self.signal.remove_pre_key(pre_key_id)
+
+
+@dataclass(eq=False)
+class Session:
+    """One hub session as the supervisor sees it (read it; the supervisor writes it)."""
+
+    id: str
+    client: Client
+    #: One of :data:`STATUSES`.
+    status: str = "connecting"
+    #: The latest QR string while linking by QR (None otherwise).
+    qr: str | None = None
+    #: The pairing code while linking by code.
+    pairing_code: str | None = None
+    #: The linked account's phone-number JID and LID (strings), once known.
+    jid: str | None = None
+    lid: str | None = None
+    #: The last disconnection reason (``connection_lost``, ``device_removed``, ...).
+    reason: str | None = None
+    _scope: trio.CancelScope = field(default_factory=trio.CancelScope, repr=False)
+    _done: trio.Event = field(default_factory=trio.Event, repr=False)
+    _changed: trio.Event = field(default_factory=trio.Event, repr=False)
+
+    async def wait_status(self, *statuses: str) -> str:
+        """Wait until the status is one of ``statuses`` (at once if it is); return it."""
+        while self.status not in statuses:
+            await self._changed.wait()
+        return self.status
+
+    def to_json(self) -> dict[str, object]:
+        """The API's view: ``{id, status, jid, lid, reason}`` (no secrets)."""
+        return {"id": self.id, "status": self.status, "jid": self.jid, "lid": self.lid, "reason": self.reason}
+
+
+class Sessions:
+    """The supervisor; use :func:`open_sessions`."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: ClientSettings,
+        nursery: trio.Nursery,
+        *,
+        on_status: StatusCallback | None = None,
+        rng: Callable[[int], bytes] = secrets.token_bytes,
+        now: Callable[[], float] = time.time,
+        transport: TransportFactory | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self._nursery = nursery
+        self._on_status = on_status
+        self._rng = rng
+        self._now = now
+        self._transport = transport
+        self._sessions: dict[str, Session] = {}
+        self._lock = trio.Lock()
+
+    # ---------------------------------------------------------------- queries
+
+    def get(self, session_id: str) -> Session:
+        """The session, or :class:`UnknownSession`."""
+        try:
+            return self._sessions[session_id]
+        except KeyError:
+            raise UnknownSession(session_id) from None
+
+    def all(self) -> list[Session]:
+        """Every known session, by id."""
+        return [self._sessions[key] for key in sorted(self._sessions)]
+
+    # ---------------------------------------------------------------- life
+
+    async def restore(self) -> int:
+        """Start a client for every session with saved credentials; how many were restored."""
+        saved = await load_all_credentials(self.db)
+        restored = 0
+        for session_id, data in saved.items():
+            if session_id in self._sessions:
+                continue
+            try:
+                credentials = Credentials.from_dict(data)
+            except (WAProtoError, ValueError, TypeError, KeyError) as exc:
+                log.error("session %s: saved credentials are unreadable (%s); not restored", session_id, exc)
+                continue
+            self._start(session_id, credentials)
+            restored += 1
+        return restored
+
+    async def create(self, session_id: str) -> Session:
+        """Start linking a new session (idempotent: a running one is returned as it is; a logged-out one
+        starts again with fresh credentials)."""
+        async with self._lock:
+            existing = self._sessions.get(session_id)
+            if existing is not None and existing.status != "logged_out":
+                return existing
+            if existing is not None:
+                await self._stop(existing)
+            credentials = Credentials.generate(self._rng, push_name="waporta")
+            return self._start(session_id, credentials)
+
+    async def request_pairing_code(self, session_id: str, phone: str) -> str:
+        """Link ``session_id`` by pairing code to ``phone`` (digits); the code to type on the phone.
+
+        :class:`UnknownSession` when there is no such session; ``NotConnected`` when it is not connected
+        to the server (retry later); ``LocalProtocolError`` when it is already linked.
+        """
+        session = self.get(session_id)
+        code = await session.client.request_pairing_code(phone)
+        session.pairing_code = code
+        await self._set(session, "pairing")
+        return code
+
+    async def delete(self, session_id: str) -> Session:
+        """Log the session out (unlinking the device when connected), stop it and wipe its WhatsApp state."""
+        async with self._lock:
+            session = self.get(session_id)
+            if session.status == "connected":
+                try:
+                    with trio.move_on_after(10):
+                        await session.client.logout()
+                except (NotConnected, WAProtoError) as exc:
+                    log.warning("session %s: logout request failed (%s); wiping anyway", session_id, exc)
+            await self._stop(session)
+            await delete_session(self.db, session_id)
+            del self._sessions[session_id]
+            session.qr = session.pairing_code = None
+            if session.status != "logged_out":
+                session.reason = "deleted"
+                await self._set(session, "logged_out")
+            return session
+
+    async def aclose(self) -> None:
+        """Stop every client (their state stays saved)."""
+        for session in list(self._sessions.values()):
+            await self._stop(session)
+
+    # ---------------------------------------------------------------- internals
+
+    def _start(self, session_id: str, credentials: Credentials) -> Session:
+        client = Client(
+            self.settings,
+            credentials,
+            SessionStore(self.db, session_id, credentials),
+            rng=self._rng,
+            now=self._now,
+            transport=self._transport,
+        )
+        session = Session(session_id, client)
+        if credentials.me is not None:
+            session.jid = str(credentials.me)
+            session.lid = None if credentials.lid is None else str(credentials.lid)
+        self._sessions[session_id] = session
+        self._nursery.start_soon(self._supervise, session)
+        return session
+
+    async def _stop(self, session: Session) -> None:
+        session._scope.cancel()
+        with trio.CancelScope(shield=True):
+            await session._done.wait()
+
+    async def _supervise(self, session: Session) -> None:
+        try:
+            with session._scope:
+                await self._report(session)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(session.client.run)
+                    async for event in session.client.events:
+                        await self._on_event(session, event)
+        except Exception:
+            log.exception("session %s: the client failed", session.id)
+            session.reason = "internal_error"
+            with trio.CancelScope(shield=True):
+                await self._set(session, "disconnected")
+        finally:
+            session._done.set()
+
+    async def _on_event(self, session: Session, event: ClientEvent) -> None:
+        if isinstance(event, QRCode):
+            session.qr = event.qr
+            await self._set(session, "qr")
+        elif isinstance(event, PairingCode):
+            session.pairing_code = event.code
+            await self._set(session, "pairing")
+        elif isinstance(event, Paired):
+            session.qr = session.pairing_code = None
+            session.jid = str(event.jid)
+            session.lid = None if event.lid is None else str(event.lid)
+            await self._set(session, "connecting")
+        elif isinstance(event, Connected):
+            session.qr = session.pairing_code = None
+            session.jid = str(event.jid)
+            session.lid = None if event.lid is None else str(event.lid)
+            session.reason = None
+            await self._set(session, "connected")
+        elif isinstance(event, Disconnected):
+            session.reason = event.reason
+            await self._set(session, "disconnected")
+        elif isinstance(event, LoggedOut):
+            session.qr = session.pairing_code = None
+            session.reason = event.reason
+            with trio.CancelScope(shield=True):
+                await delete_session(self.db, session.id)
+            await self._set(session, "logged_out")
+
+    async def _set(self, session: Session, status: str) -> None:
+        if session.status == status:
+            return
+        session.status = status
+        session._changed.set()
+        session._changed = trio.Event()
+        await self._report(session)
+
+    async def _report(self, session: Session) -> None:
+        log.info("session %s: %s", session.id, session.status)
+        if self._on_status is not None:
+            await self._on_status(session.id, session.status)
+
+
+@contextlib.asynccontextmanager
+async def open_sessions(
+    db: Database,
+    settings: ClientSettings,
+    *,
+    on_status: StatusCallback | None = None,
+    rng: Callable[[int], bytes] = secrets.token_bytes,
+    now: Callable[[], float] = time.time,
+    transport: TransportFactory | None = None,
+) -> AsyncIterator[Sessions]:
+    """A running supervisor, with every linked session restored, for the block; its clients are
+    stopped (state kept) when the block exits."""
+    async with trio.open_nursery() as nursery:
+        sessions = Sessions(db, settings, nursery, on_status=on_status, rng=rng, now=now, transport=transport)
+        await sessions.restore()
+        try:
+            yield sessions
+        finally:
+            with trio.CancelScope(shield=True):
+                await sessions.aclose()
+            nursery.cancel_scope.cancel()
+
+
+def client_settings(whatsapp: WhatsAppConfig) -> ClientSettings:
+    """The client settings of ``[whatsapp]`` (outside sandbox mode): the server URL and Noise root."""
+    if whatsapp.noise_root_public_key is None:
+        return ClientSettings(url=whatsapp.websocket_url)
+    return ClientSettings(url=whatsapp.websocket_url, noise_root_public_key=bytes.fromhex(whatsapp.noise_root_public_key))
+
+
+@contextlib.asynccontextmanager
+async def open_hub_sessions(hub: Hub) -> AsyncIterator[Sessions]:
+    """The hub's supervisor for the block, set as ``hub.sessions``; status changes go to the plugins'
+    ``session_status_changed``.
+
+    With ``[whatsapp] sandbox = true`` the sandbox (state in ``<data_dir>/sandbox``) is started first,
+    served on 127.0.0.1 on a free port, set as ``hub.sandbox``, and every session connects to it.
+    """
+
+    async def on_status(session_id: str, status: str) -> None:
+        await hub.plugins.session_status_changed(hub, session_id, status)
+
+    async with trio.open_nursery() as nursery:
+        if hub.config.whatsapp.sandbox:
+            from waproto.sandbox.server import Sandbox, serve
+            from waproto.sandbox.state import Network
+
+            state_dir = hub.config.storage.data_dir / "sandbox"
+            sandbox = Sandbox(Network.open(state_dir, rng=secrets.token_bytes))
+            base: str = await nursery.start(serve, sandbox, "127.0.0.1", 0)
+            settings = ClientSettings(
+                url=base.replace("http://", "ws://", 1) + "/ws/chat", noise_root_public_key=sandbox.root_public_key
+            )
+            hub.sandbox = sandbox
+            log.info("sandbox mode: sessions connect to the in-process sandbox at %s", base)
+        else:
+            settings = client_settings(hub.config.whatsapp)
+        try:
+            async with open_sessions(hub.db, settings, on_status=on_status) as sessions:
+                hub.sessions = sessions
+                yield sessions
+        finally:
+            hub.sessions = None
+            hub.sandbox = None
+            nursery.cancel_scope.cancel()
