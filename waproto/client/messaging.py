@@ -20,21 +20,26 @@ parsed; a ``deviceSentMessage`` from our own account is unwrapped (the chat is i
 result is handed to the application's async callback, and only **after** the callback returned is the
 delivery receipt sent, so an application that commits the message in the callback never loses one. A
 message that does not decrypt is reported to the same callback as :class:`UndecryptableMessage` and
-answered with a ``retry`` receipt. The callback runs in the client's read loop: it must not wait for the
-network (no ``send_text`` inside it; hand the message to another task instead).
+answered with a ``retry`` receipt (and an ``<ack class="message">``). Receipts for messages we sent
+(delivered, read, played) go to the optional ``on_receipt`` callback as :class:`MessageStatus`, then are
+acked; other receipt types (``sender``, ``retry``, …) are only acked in this slice. The callbacks run in
+the client's read loop: they must not wait for the network (no ``send_text`` inside them; hand the
+message to another task instead).
 
 Signal state: :class:`CompanionSignalStore` combines the client's credentials (identity, signed prekey),
 its ``ClientStore`` (one-time prekeys) and in-memory sessions and peer identities.
 
-This module is NOT group messaging (``skmsg`` is reported undecryptable), media, read receipts, retry
-answering or device-list caching; those are later slices.
+This module is NOT group messaging (``skmsg`` is reported undecryptable), media, sending read receipts,
+answering retry receipts, LID addressing or device-list caching; those are later slices.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import struct
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -70,9 +75,12 @@ from waproto.usync import devices_query, parse_devices_result, parse_prekey_resu
 __all__ = [
     "CompanionSignalStore",
     "MessageHandler",
+    "MessageStatus",
     "Messenger",
+    "ReceiptHandler",
     "ReceivedMessage",
     "SentMessage",
+    "StatusKind",
     "UndecryptableMessage",
 ]
 
@@ -124,6 +132,30 @@ class UndecryptableMessage:
 
 #: The application's callback for every incoming message or decryption failure.
 MessageHandler = Callable[[ReceivedMessage | UndecryptableMessage], Awaitable[None]]
+
+#: What a receipt says about messages we sent.
+StatusKind = Literal["delivered", "read", "played"]
+_STATUSES: dict[str, StatusKind] = {
+    "": "delivered",
+    "read": "read",
+    "read-self": "read",
+    "played": "played",
+    "played-self": "played",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MessageStatus:
+    """A receipt for messages we sent: their ids, how far they got, the device that said so, the chat."""
+
+    ids: tuple[str, ...]
+    status: StatusKind
+    device: JID
+    chat: JID
+
+
+#: The application's callback for receipts of messages we sent.
+ReceiptHandler = Callable[[MessageStatus], Awaitable[None]]
 
 
 class CompanionSignalStore(MemorySignalStore):
@@ -190,10 +222,14 @@ class Messenger:
         on_message: MessageHandler,
         *,
         signal_store: MemorySignalStore | None = None,
+        on_receipt: ReceiptHandler | None = None,
         rng: Callable[[int], bytes] = secrets.token_bytes,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         self.on_message = on_message
+        self.on_receipt = on_receipt
+        self._now = now
         #: The Signal state (sessions, identities, keys).
         self.signal: MemorySignalStore = signal_store or CompanionSignalStore(client)
         self._rng = rng
@@ -202,12 +238,17 @@ class Messenger:
         self._sid = 0
         client.stanza_handlers["message"] = self._on_message
         client.stanza_handlers["ack"] = self._on_ack
+        client.stanza_handlers["receipt"] = self._on_receipt
 
     # ----------------------------------------------------------------- sending
 
     def new_message_id(self) -> str:
-        """A fresh message id: ``3EB0`` and 18 upper-case hex digits."""
-        return "3EB0" + self._rng(9).hex().upper()
+        """A fresh message id, WA Web's "V2" form: ``3EB0`` and the first 18 upper-case hex digits of
+        SHA-256(BE64(unix seconds) || ``<own user>@c.us`` || 16 random bytes)."""
+        me = self.client.credentials.me
+        user = f"{me.user}@c.us".encode() if me is not None else b""
+        digest = hashlib.sha256(struct.pack(">Q", int(self._now())) + user + self._rng(16)).hexdigest()
+        return "3EB0" + digest[:18].upper()
 
     async def devices(self, users: list[JID]) -> dict[JID, list[JID]]:
         """The device JIDs of each user (a usync query; an empty list: not on WhatsApp)."""
@@ -264,6 +305,8 @@ class Messenger:
         wrapped = Message()
         wrapped.device_sent_message.destination_jid = str(chat)
         wrapped.device_sent_message.message.CopyFrom(message)
+        if message.HasField("message_context_info"):
+            wrapped.message_context_info.CopyFrom(message.message_context_info)
         plain, plain_own = message.SerializeToString(), wrapped.SerializeToString()
         participants: list[Node] = []
         encryptions: dict[JID, str] = {}
@@ -413,6 +456,33 @@ class Messenger:
         )
         registration = Node("registration", {}, struct.pack(">I", self.client.credentials.registration_id))
         await self._send_receipt(Node("receipt", attrs, [retry, registration]))
+        ack: dict[str, str | JID] = {"id": message_id, "class": "message"}
+        for name, as_name in (("from", "to"), ("participant", "participant")):
+            value = node.attrs.get(name)
+            if isinstance(value, JID | str):
+                ack[as_name] = value
+        await self._send_receipt(Node("ack", ack))
+
+    # ----------------------------------------------------------------- receipts for what we sent
+
+    async def _on_receipt(self, node: Node) -> None:
+        ids = [node.attrs.get("id")]
+        listed = node.child("list")
+        if listed is not None:
+            ids += [item.attrs.get("id") for item in listed.children_with("item")]
+        sender = _jid(node, "participant") or _jid(node, "from")
+        kind = node.attrs.get("type")
+        if self.on_receipt is not None and sender is not None:
+            found = tuple(i for i in ids if isinstance(i, str) and i)
+            status = _STATUSES.get(kind if isinstance(kind, str) else "")
+            if found and status is not None:
+                await self.on_receipt(MessageStatus(found, status, sender, _jid(node, "from") or sender))
+        ack: dict[str, str | JID] = {"id": str(node.attrs.get("id", "")), "class": "receipt"}
+        for name, as_name in (("from", "to"), ("participant", "participant"), ("type", "type")):
+            value = node.attrs.get(name)
+            if isinstance(value, JID | str):
+                ack[as_name] = value
+        await self._send_receipt(Node("ack", ack))
 
     async def _send_receipt(self, receipt: Node) -> None:
         try:

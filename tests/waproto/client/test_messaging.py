@@ -7,6 +7,8 @@ wait is bounded.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,8 +19,8 @@ import trio
 from tests.waproto.client.test_sandbox import PHONE, link_by_qr, next_event, settings_for
 from tests.waproto.sandbox.interop_helpers import Served, served_sandbox
 from waproto.binary import Node
-from waproto.client import Client, Connected, MemoryClientStore, open_client
-from waproto.client.messaging import Messenger, ReceivedMessage, UndecryptableMessage
+from waproto.client import Client, ClientSettings, Connected, MemoryClientStore, open_client
+from waproto.client.messaging import MessageStatus, Messenger, ReceivedMessage, UndecryptableMessage
 from waproto.credentials import Credentials
 from waproto.errors import NotOnWhatsApp
 from waproto.jid import DEFAULT_USER_SERVER, JID
@@ -45,19 +47,39 @@ async def linked(served: Served) -> MemoryClientStore:
 
 
 class Inbox:
-    """The messenger's callback: records each item, and what the echo phone's log said at that moment."""
+    """The messenger's callbacks: records each item, and what the echo phone's log said at that moment;
+    and each receipt status."""
 
     def __init__(self, served: Served) -> None:
         self.served = served
         self.send, self.receive = trio.open_memory_channel[Item](16)
-        self.echo_state_seen: dict[str, str] = {}
+        self.echo_receipts_seen: dict[str, dict[str, str]] = {}
+        self.statuses: list[MessageStatus] = []
+        self._status_arrived = trio.Event()
+
+    async def status(self, status: MessageStatus) -> None:
+        self.statuses.append(status)
+        self._status_arrived.set()
+        self._status_arrived = trio.Event()
+
+    async def status_for(self, message_id: str) -> MessageStatus:
+        with trio.fail_after(15):
+            while True:
+                for status in self.statuses:
+                    if message_id in status.ids:
+                        return status
+                await self._status_arrived.wait()
 
     async def __call__(self, item: Item) -> None:
         echo = await self.served.sandbox.messaging.phone(ECHO)
         entry = echo.find(item.id, "out")
         if entry is not None:
-            self.echo_state_seen[item.id] = entry.state
+            self.echo_receipts_seen[item.id] = dict(entry.receipts)
         await self.send.send(item)
+
+    @staticmethod
+    async def discard(item: Item) -> None:
+        return None
 
     async def next(self) -> Item:
         with trio.fail_after(15):
@@ -91,7 +113,7 @@ class PhoneSpy:
 
 
 async def connected_messenger(client: Client, inbox: Inbox) -> Messenger:
-    messenger = Messenger(client, inbox)
+    messenger = Messenger(client, inbox, on_receipt=inbox.status)
     assert isinstance(await next_event(client, Connected), Connected)
     return messenger
 
@@ -137,11 +159,17 @@ async def test_text_to_echo_and_back(served: Served) -> None:
         assert echoed.sender == echo_jid.with_device(0)
         assert echoed.push_name == "Echo"
         # The delivery receipt went out only after the callback had the message.
-        assert inbox.echo_state_seen[echoed.id] == "server"
+        me = client.credentials.me
+        assert me is not None
+        assert str(me) not in inbox.echo_receipts_seen[echoed.id]
         await spy.receipt(echoed.id)
         entry = echo_phone.find(echoed.id, "out")
         assert entry is not None
-        assert entry.state == "delivered"
+        assert entry.receipts[str(me)] == "delivered"
+
+        # The echo's phone said "delivered" for our text: a status for it.
+        status = await inbox.status_for(sent.id)
+        assert (status.status, status.device, status.chat) == ("delivered", echo_jid.with_device(0), echo_jid)
 
         # The second text reuses the session with the echo (which answered on it): a plain msg, no bundle.
         bundles_left = len(served.sandbox.network.accounts[ECHO].pre_keys)
@@ -201,3 +229,56 @@ async def test_undecryptable_message_is_reported_and_retried(served: Served) -> 
         registration = receipt.child("registration")
         assert registration is not None
         assert registration.content == store.credentials.registration_id.to_bytes(4, "big")
+
+
+async def test_received_first_contact_and_own_phone_messages(served: Served) -> None:
+    store = await linked(served)
+    assert store.credentials is not None
+    me = store.credentials.me
+    assert me is not None
+    inbox = Inbox(served)
+    echo_jid = JID(ECHO, DEFAULT_USER_SERVER)
+    own_jid = JID(PHONE, DEFAULT_USER_SERVER)
+    async with open_client(settings_for(served), store.credentials, store) as client:
+        await connected_messenger(client, inbox)
+        own_spy = PhoneSpy(await served.sandbox.messaging.phone(PHONE))
+        prekeys = len(store.pre_keys)
+
+        # The echo account writes first: a prekey message using one of our one-time prekeys.
+        first_id = await served.sandbox.messaging.send_text(ECHO, own_jid, "hi companion")
+        first = await inbox.next()
+        assert isinstance(first, ReceivedMessage)
+        assert (first.id, first.text, first.chat, first.from_me) == (
+            first_id,
+            "hi companion",
+            echo_jid,
+            False,
+        )
+        assert len(store.pre_keys) == prekeys - 1  # used up
+
+        # Our own phone writes to the echo: we get the device-sent copy, unwrapped, receipted as "sender".
+        own_id = await served.sandbox.messaging.send_text(PHONE, echo_jid, "from the phone")
+        mine = await inbox.next()
+        while isinstance(mine, ReceivedMessage) and mine.id != own_id:  # the echo's reply to the first text
+            mine = await inbox.next()
+        assert isinstance(mine, ReceivedMessage)
+        assert (mine.text, mine.chat, mine.from_me, mine.sender) == (
+            "from the phone",
+            echo_jid,
+            True,
+            own_jid,
+        )
+        receipt = await own_spy.receipt(own_id, "sender")
+        assert receipt.attrs["from"] == me
+
+
+def test_message_ids_are_v2() -> None:
+    store = MemoryClientStore(Credentials.generate(secrets.token_bytes))
+    me = JID("15550002222", DEFAULT_USER_SERVER, device=1)
+    creds = dataclasses.replace(Credentials.generate(secrets.token_bytes), me=me)
+    client = Client(ClientSettings(), creds, store)
+    messenger = Messenger(client, Inbox.discard, rng=lambda n: bytes(range(n)), now=lambda: 1_700_000_000.5)
+    expected = hashlib.sha256(
+        (1_700_000_000).to_bytes(8, "big") + b"15550002222@c.us" + bytes(range(16))
+    ).hexdigest()
+    assert messenger.new_message_id() == "3EB0" + expected[:18].upper()
