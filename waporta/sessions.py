@@ -141,6 +141,14 @@ class Session:
             await self._changed.wait()
         return self.status
 
+    async def changed(self) -> None:
+        """Wait for the next change of the status or of the QR."""
+        await self._changed.wait()
+
+    def _touch(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
     def to_json(self) -> dict[str, object]:
         """The API's view: ``{id, status, jid, lid, reason}`` (no secrets)."""
         return {"id": self.id, "status": self.status, "jid": self.jid, "lid": self.lid, "reason": self.reason}
@@ -292,6 +300,8 @@ class Sessions:
     async def _on_event(self, session: Session, event: ClientEvent) -> None:
         if isinstance(event, QRCode):
             session.qr = event.qr
+            if session.status == "qr":
+                session._touch()  # a rotation: same status, new QR
             await self._set(session, "qr")
         elif isinstance(event, PairingCode):
             session.pairing_code = event.code
@@ -321,8 +331,7 @@ class Sessions:
         if session.status == status:
             return
         session.status = status
-        session._changed.set()
-        session._changed = trio.Event()
+        session._touch()
         await self._report(session)
 
     async def _report(self, session: Session) -> None:

@@ -6,6 +6,7 @@ when the phone unlinks the device, and delete (logout + wipe).
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -197,3 +198,30 @@ async def test_unreadable_saved_credentials_are_skipped(db: Database, served: Se
     )
     async with open_sessions(db, settings_for(served)) as sessions:
         assert sessions.all() == []
+
+
+async def test_dropped_connection_shows_disconnected_then_reconnects(served: Served, db: Database) -> None:
+    recorder = Recorder()
+    async with open_sessions(db, settings_for(served), on_status=recorder) as sessions:
+        session = await link_by_qr(served, sessions, "flaky")
+        response = await served.post(f"/sandbox/devices/{session.jid}/disconnect")
+        assert response.status_code == 200, response.text
+        await wait_for(session, "disconnected")
+        assert session.reason is not None
+        await wait_for(session, "connected")
+        assert session.reason is None
+    statuses = [status for sid, status in recorder.calls if sid == "flaky"]
+    assert statuses[-3:] == ["connected", "disconnected", "connected"]
+
+
+async def test_the_latest_qr_is_kept(served: Served, db: Database) -> None:
+    settings = dataclasses.replace(settings_for(served), qr_first_valid=0.2, qr_valid=0.2)
+    async with open_sessions(db, settings) as sessions:
+        session = await sessions.create("rotating")
+        first = await wait_qr(session)
+        with trio.fail_after(10):
+            while session.qr == first:
+                await session.changed()
+        assert session.qr is not None
+        assert session.qr != first
+        assert session.qr.split(",")[0] != first.split(",")[0]  # a new ref
