@@ -210,12 +210,16 @@ class Sessions:
         return restored
 
     async def create(self, session_id: str) -> Session:
-        """Start linking a new session (idempotent: a running one is returned as it is; a logged-out one
-        starts again with fresh credentials)."""
+        """Start linking a new session (idempotent: a running one is returned as it is; one whose client
+        stopped, e.g. replaced by another connection, is started again with its credentials; a
+        logged-out one starts linking again with fresh credentials)."""
         async with self._lock:
             existing = self._sessions.get(session_id)
             if existing is not None and existing.status != "logged_out":
-                return existing
+                if not existing._done.is_set():
+                    return existing
+                # Its client stopped for good (replaced by another connection): start it again.
+                return self._start(session_id, existing.client.credentials)
             if existing is not None:
                 await self._stop(existing)
             credentials = Credentials.generate(self._rng, push_name="waporta")

@@ -225,3 +225,17 @@ async def test_the_latest_qr_is_kept(served: Served, db: Database) -> None:
         assert session.qr is not None
         assert session.qr != first
         assert session.qr.split(",")[0] != first.split(",")[0]  # a new ref
+
+
+async def test_create_restarts_a_stopped_client_with_its_credentials(served: Served, db: Database) -> None:
+    async with open_sessions(db, settings_for(served)) as sessions:
+        session = await link_by_qr(served, sessions, "stopped")
+        await session.client.aclose()  # as after a 440 "replaced": the client does not reconnect
+        with trio.fail_after(10):
+            await session._done.wait()
+        assert session.status == "disconnected"
+        again = await sessions.create("stopped")
+        assert again is not session
+        await wait_for(again, "connected")
+        assert again.jid == session.jid
+        assert sorted(served.sandbox.network.accounts[PHONE].companions) == [1]  # no new device
