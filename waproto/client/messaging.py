@@ -22,7 +22,9 @@ delivery receipt sent, so an application that commits the message in the callbac
 message that does not decrypt is reported to the same callback as :class:`UndecryptableMessage` and
 answered with a ``retry`` receipt (and an ``<ack class="message">``). Receipts for messages we sent
 (delivered, read, played) go to the optional ``on_receipt`` callback as :class:`MessageStatus`, then are
-acked; other receipt types (``sender``, ``retry``, …) are only acked in this slice. The callbacks run in
+acked; a ``retry`` receipt for a message in the send cache is answered by :meth:`Messenger.run` (a new
+session from a fresh bundle, the message re-encrypted for the asking device only, with ``count``);
+other receipt types are only acked. The callbacks run in
 the client's read loop: they must not wait for the network (no ``send_text`` inside them; hand the
 message to another task instead).
 
@@ -30,7 +32,7 @@ Signal state: :class:`CompanionSignalStore` combines the client's credentials (i
 its ``ClientStore`` (one-time prekeys) and in-memory sessions and peer identities.
 
 This module is NOT group messaging (``skmsg`` is reported undecryptable), media, sending read receipts,
-answering retry receipts, LID addressing or device-list caching; those are later slices.
+``<keys>`` in retry receipts, LID addressing or device-list caching; those are later slices.
 """
 
 from __future__ import annotations
@@ -40,28 +42,33 @@ import logging
 import secrets
 import struct
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal, Protocol
 
 import trio
 
 from waproto.binary import Node
 from waproto.client.client import Client
-from waproto.client.errors import IqTimeout, NotConnected
+from waproto.client.errors import ClientError, IqTimeout, NotConnected
 from waproto.errors import (
     DecodeError,
     LocalProtocolError,
     MessageRefused,
     NotOnWhatsApp,
     RemoteProtocolError,
+    WAProtoError,
 )
 from waproto.jid import JID, parse_jid
 from waproto.proto import Message, decode
 from waproto.signal import (
+    IdentityKeyStore,
     MemorySignalStore,
     PreKeyStore,
     ProtocolAddress,
+    SessionStore,
+    SignedPreKeyStore,
     decrypt,
     encrypt,
     pad,
@@ -73,6 +80,8 @@ from waproto.signal.keys import PreKeyRecord, SignedPreKeyRecord
 from waproto.usync import devices_query, parse_devices_result, parse_prekey_result, prekey_query
 
 __all__ = [
+    "MAX_RETRIES",
+    "SEND_CACHE",
     "CompanionSignalStore",
     "MessageHandler",
     "MessageStatus",
@@ -80,11 +89,19 @@ __all__ = [
     "ReceiptHandler",
     "ReceivedMessage",
     "SentMessage",
+    "SignalStore",
     "StatusKind",
     "UndecryptableMessage",
 ]
 
 log = logging.getLogger(__name__)
+
+#: How many sent messages are kept for answering retry receipts (as whatsmeow).
+SEND_CACHE: Final = 256
+#: Retry receipts answered per message and device; later ones are ignored.
+MAX_RETRIES: Final = 5
+#: Retry receipts waiting for :meth:`Messenger.run`; more are dropped (and logged).
+RETRY_QUEUE: Final = 64
 
 #: What a received message is, as far as this slice classifies.
 MessageKind = Literal["text", "unknown"]
@@ -158,6 +175,11 @@ class MessageStatus:
 ReceiptHandler = Callable[[MessageStatus], Awaitable[None]]
 
 
+class SignalStore(IdentityKeyStore, PreKeyStore, SignedPreKeyStore, SessionStore, Protocol):
+    """Everything 1:1 messaging keeps of Signal: the four ``waproto.signal.store`` Protocols in one object
+    (the hub implements it on SQLite; :class:`CompanionSignalStore` keeps sessions in memory)."""
+
+
 class CompanionSignalStore(MemorySignalStore):
     """Signal stores for a companion device: identity, registration id and signed prekey from the client's
     current credentials, one-time prekeys in the client's store, sessions and peer identities in memory."""
@@ -221,7 +243,7 @@ class Messenger:
         client: Client,
         on_message: MessageHandler,
         *,
-        signal_store: MemorySignalStore | None = None,
+        signal_store: SignalStore | None = None,
         on_receipt: ReceiptHandler | None = None,
         rng: Callable[[int], bytes] = secrets.token_bytes,
         now: Callable[[], float] = time.time,
@@ -231,11 +253,14 @@ class Messenger:
         self.on_receipt = on_receipt
         self._now = now
         #: The Signal state (sessions, identities, keys).
-        self.signal: MemorySignalStore = signal_store or CompanionSignalStore(client)
+        self.signal: SignalStore = signal_store or CompanionSignalStore(client)
         self._rng = rng
         self._lock = trio.Lock()  # one Signal operation at a time (never held across a network wait)
         self._acks: dict[str, tuple[trio.Event, list[Node]]] = {}
         self._sid = 0
+        #: Recently sent messages (id → chat, message), for answering retry receipts.
+        self._sent: OrderedDict[str, tuple[JID, Message]] = OrderedDict()
+        self._retries_in, self._retries = trio.open_memory_channel[Node](RETRY_QUEUE)
         client.stanza_handlers["message"] = self._on_message
         client.stanza_handlers["ack"] = self._on_ack
         client.stanza_handlers["receipt"] = self._on_receipt
@@ -332,9 +357,13 @@ class Messenger:
         if account is not None and "pkmsg" in encryptions.values():
             children.append(Node("device-identity", {}, account))
         stanza = Node("message", {"id": message_id, "to": chat, "type": "text"}, children)
+        self._sent[message_id] = (chat, message)  # before sending: a retry may come before the ack
+        while len(self._sent) > SEND_CACHE:
+            self._sent.popitem(last=False)
         ack = await self._send_and_wait_ack(stanza, message_id)
         error = ack.attrs.get("error")
         if error is not None:
+            self._sent.pop(message_id, None)
             raise MessageRefused(
                 f"the server refused message {message_id}: {error}", node=ack, code=str(error)
             )
@@ -362,6 +391,66 @@ class Messenger:
         if waiting is not None:
             waiting[1].append(node)
             waiting[0].set()
+
+    # ----------------------------------------------------------------- retry receipts
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Answer retry receipts (re-encrypt and resend) until cancelled; run it in the application's
+        nursery. Without it, retry receipts are acked but not answered."""
+        task_status.started()
+        async for receipt in self._retries:
+            try:
+                await self._answer_retry(receipt)
+            except (WAProtoError, ClientError) as exc:
+                log.warning("cannot answer the retry receipt for %s: %s", receipt.attrs.get("id"), exc)
+
+    async def _answer_retry(self, receipt: Node) -> None:
+        message_id = str(receipt.attrs.get("id", ""))
+        device = _jid(receipt, "participant") or _jid(receipt, "from")
+        retry = receipt.child("retry")
+        count = retry.attrs.get("count") if retry is not None else None
+        number = int(count) if isinstance(count, str) and count.isascii() and count.isdigit() else 1
+        sent = self._sent.get(message_id)
+        me = self.client.credentials.me
+        if device is None or device.is_group or sent is None or me is None:
+            log.info("retry receipt for %s from %s: nothing to resend", message_id, device)
+            return
+        if number > MAX_RETRIES:
+            log.info("retry %d for %s from %s: giving up", number, message_id, device)
+            return
+        chat, message = sent
+        bundles = parse_prekey_result(await self.client.query(prekey_query([device])))
+        bundle = bundles.get(device)
+        if bundle is None:
+            raise MessageRefused(f"no prekey bundle for {device} to answer its retry")
+        plain = message
+        if device.user == me.user:
+            plain = Message()
+            plain.device_sent_message.destination_jid = str(chat)
+            plain.device_sent_message.message.CopyFrom(message)
+        async with self._lock:
+            await process_pre_key_bundle(
+                _address(device), bundle, identity_store=self.signal, session_store=self.signal, rng=self._rng
+            )
+            cipher = await encrypt(
+                _address(device),
+                pad(plain.SerializeToString(), self._rng),
+                identity_store=self.signal,
+                session_store=self.signal,
+            )
+        enc = Node("enc", {"v": "2", "type": cipher.type, "count": str(number)}, cipher.body)
+        children = [enc]
+        account = self.client.credentials.account
+        if account is not None and cipher.type == "pkmsg":
+            children.append(Node("device-identity", {}, account))
+        attrs: dict[str, str | JID] = {
+            "id": message_id,
+            "to": device,
+            "type": "text",
+            "device_fanout": "false",
+        }
+        await self.client.send_node(Node("message", attrs, children))
+        log.info("resent %s to %s (retry %d)", message_id, device, number)
 
     # ----------------------------------------------------------------- receiving
 
@@ -472,6 +561,11 @@ class Messenger:
             ids += [item.attrs.get("id") for item in listed.children_with("item")]
         sender = _jid(node, "participant") or _jid(node, "from")
         kind = node.attrs.get("type")
+        if kind == "retry":
+            try:
+                self._retries_in.send_nowait(node)
+            except trio.WouldBlock:
+                log.warning("too many retry receipts waiting: one for %s dropped", node.attrs.get("id"))
         if self.on_receipt is not None and sender is not None:
             found = tuple(i for i in ids if isinstance(i, str) and i)
             status = _STATUSES.get(kind if isinstance(kind, str) else "")

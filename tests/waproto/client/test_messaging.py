@@ -282,3 +282,39 @@ def test_message_ids_are_v2() -> None:
         (1_700_000_000).to_bytes(8, "big") + b"15550002222@c.us" + bytes(range(16))
     ).hexdigest()
     assert messenger.new_message_id() == "3EB0" + expected[:18].upper()
+
+
+async def test_retry_receipt_is_answered_with_a_fresh_session(served: Served) -> None:
+    store = await linked(served)
+    assert store.credentials is not None
+    inbox = Inbox(served)
+    echo_jid = JID(ECHO, DEFAULT_USER_SERVER)
+    async with (
+        open_client(settings_for(served), store.credentials, store) as client,
+        trio.open_nursery() as nursery,
+    ):
+        messenger = await connected_messenger(client, inbox)
+        await nursery.start(messenger.run)
+        echo_phone = await served.sandbox.messaging.phone(ECHO)
+        spy = PhoneSpy(echo_phone)
+        with trio.fail_after(15):
+            await messenger.send_text(echo_jid, "one")
+        reply = await inbox.next()
+        assert isinstance(reply, ReceivedMessage)
+
+        echo_phone.store.sessions.clear()  # the echo's phone lost its session with us
+        with trio.fail_after(15):
+            lost = await messenger.send_text(echo_jid, "two")
+        assert lost.encryptions[echo_jid.with_device(0)] == "msg"
+        assert echo_phone.find(lost.id, "in") is None  # it could not decrypt: it asked for a retry
+        # Our answer is a new prekey message; the phone decrypts it and the echo comes back.
+        again = await inbox.next()
+        assert isinstance(again, ReceivedMessage)
+        assert again.text == "echo: two"
+        logged = echo_phone.find(lost.id, "in")
+        assert logged is not None
+        assert logged.text == "two"
+        assert not [
+            r for r in spy.receipts if r.attrs.get("type") == "retry" and r.attrs.get("id") != lost.id
+        ]
+        nursery.cancel_scope.cancel()
