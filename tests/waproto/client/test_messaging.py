@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.waproto.client.test_sandbox import PHONE, link_by_qr, next_event, settings_for
 from tests.waproto.sandbox.interop_helpers import Served, served_sandbox
@@ -318,3 +320,70 @@ async def test_retry_receipt_is_answered_with_a_fresh_session(served: Served) ->
             r for r in spy.receipts if r.attrs.get("type") == "retry" and r.attrs.get("id") != lost.id
         ]
         nursery.cancel_scope.cancel()
+
+
+def _offline_messenger(inbox: list[Item]) -> Messenger:
+    """A messenger on a paired client that never connected (its receipts go nowhere)."""
+    creds = dataclasses.replace(
+        Credentials.generate(secrets.token_bytes), me=JID(PHONE, DEFAULT_USER_SERVER, device=1)
+    )
+
+    async def collect(item: Item) -> None:
+        inbox.append(item)
+
+    return Messenger(Client(ClientSettings(), creds, MemoryClientStore(creds)), collect)
+
+
+ECHO_DEVICE = JID(ECHO, DEFAULT_USER_SERVER)
+
+
+@pytest.mark.parametrize(
+    "encs",
+    [
+        [],
+        [Node("enc", {"v": "2", "type": "skmsg"}, b"\x33abc")],
+        [Node("enc", {"v": "2", "type": "msg"}, "text, not bytes")],
+        [Node("enc", {"v": "2", "type": "msg"}, b"")],
+        [Node("enc", {"v": "2", "type": "pkmsg"}, b"\x33" + bytes(range(60)))],
+        [Node("enc", {"v": "2", "type": "weird"}, b"\x33")],
+    ],
+)
+async def test_malformed_messages_are_reported_never_raised(encs: list[Node]) -> None:
+    inbox: list[Item] = []
+    messenger = _offline_messenger(inbox)
+    node = Node("message", {"id": "3EB0X", "from": ECHO_DEVICE, "t": "5", "type": "text"}, encs or None)
+    await messenger.client.stanza_handlers["message"](node)
+    assert len(inbox) == 1
+    failed = inbox[0]
+    assert isinstance(failed, UndecryptableMessage)
+    assert (failed.id, failed.sender) == ("3EB0X", ECHO_DEVICE)
+
+
+@pytest.mark.parametrize(
+    "attrs", [{"from": ECHO_DEVICE}, {"id": "3EB0X"}, {"id": "3EB0X", "from": "not a jid@@"}]
+)
+async def test_messages_without_id_or_sender_are_dropped(attrs: dict[str, str | JID]) -> None:
+    inbox: list[Item] = []
+    messenger = _offline_messenger(inbox)
+    await messenger.client.stanza_handlers["message"](
+        Node("message", attrs, [Node("enc", {"type": "msg"}, b"x")])
+    )
+    assert inbox == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    kind=st.sampled_from(["msg", "pkmsg"]),
+    prefix=st.sampled_from([b"", b"\x33", b"\x33\x08\x01\x10\x00\x1a\x10"]),
+    data=st.binary(max_size=200),
+)
+async def test_garbage_encs_are_reported_never_raised(kind: str, prefix: bytes, data: bytes) -> None:
+    body = prefix + data
+    inbox: list[Item] = []
+    messenger = _offline_messenger(inbox)
+    node = Node(
+        "message", {"id": "3EB0G", "from": ECHO_DEVICE}, [Node("enc", {"v": "2", "type": kind}, body)]
+    )
+    await messenger.client.stanza_handlers["message"](node)
+    assert len(inbox) == 1
+    assert isinstance(inbox[0], UndecryptableMessage)
