@@ -46,7 +46,7 @@ from waproto.events import (
     StreamEnded,
     StreamErrored,
 )
-from waproto.jid import HIDDEN_USER_SERVER, JID, SERVER_JID
+from waproto.jid import HIDDEN_USER_SERVER, SERVER_JID
 from waproto.noise import WA_ROOT_PUBLIC_KEY, FrameReader, FrameWriter, NoiseInitiator, routing_intro
 from waproto.noise.transport import TransportCipher
 from waproto.pairing import complete_pairing, pair_error_reply, parse_pair_device
@@ -166,7 +166,7 @@ class Connection:
         if tag == "iq":
             return self._handle_iq(node)
         if tag == "success":
-            lid = _jid_attr(node, "lid")
+            lid = node.jid_attr("lid")
             if lid is not None and lid.server == HIDDEN_USER_SERVER and lid != self._credentials.lid:
                 self._credentials = self._credentials.with_lid(lid)
             return [LoginSucceeded(lid, node)]
@@ -227,12 +227,3 @@ class Connection:
 def _result(iq_id: str) -> Node:
     return Node("iq", {"to": SERVER_JID, "type": "result", "id": iq_id})
 
-
-def _jid_attr(node: Node, key: str) -> JID | None:
-    value = node.attrs.get(key)
-    if value is None or isinstance(value, JID):
-        return value
-    try:
-        return JID.parse(value)
-    except LocalProtocolError as exc:
-        raise DecodeError(f"<{node.tag} {key}> is not a JID", node=node) from exc

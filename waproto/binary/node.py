@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
+from waproto.errors import DecodeError, LocalProtocolError
 from waproto.jid import JID
 
 __all__ = ["AttrValue", "Content", "Node"]
@@ -60,6 +61,20 @@ class Node:
             if node.tag == tag:
                 return node
         return None
+
+    def jid_attr(self, key: str, *, stanza: Node | None = None) -> JID | None:
+        """Attribute ``key`` as a JID (parsed when it came as a string), or None when absent.
+
+        A value that is not a JID raises ``DecodeError`` naming this node's tag and ``key``; the error
+        carries ``stanza`` (the whole stanza being read) when given, else this node.
+        """
+        value = self.attrs.get(key)
+        if value is None or isinstance(value, JID):
+            return value
+        try:
+            return JID.parse(value)
+        except LocalProtocolError as exc:
+            raise DecodeError(f"<{self.tag} {key}> is not a JID", node=stanza or self) from exc
 
     def children_with(self, tag: str) -> list[Node]:
         """Every child with ``tag``, in order."""

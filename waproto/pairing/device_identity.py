@@ -281,15 +281,6 @@ class PairSuccess:
     server_time: int | None
 
 
-def _jid_attr(node: Node, key: str, stanza: Node) -> JID | None:
-    value = node.attrs.get(key)
-    if value is None or isinstance(value, JID):
-        return value
-    try:
-        return JID.parse(value)
-    except LocalProtocolError as exc:
-        raise DecodeError(f"<{node.tag} {key}> is not a JID", node=stanza) from exc
-
 
 def _str_attr(node: Node | None, key: str) -> str | None:
     value = None if node is None else node.attrs.get(key)
@@ -307,7 +298,7 @@ def parse_pair_success(stanza: Node) -> PairSuccess:
     device = success.child("device")
     if identity is None or not isinstance(identity.content, bytes):
         raise DecodeError("<pair-success> has no <device-identity> bytes", node=stanza)
-    jid = None if device is None else _jid_attr(device, "jid", stanza)
+    jid = None if device is None else device.jid_attr("jid", stanza=stanza)
     if device is None or jid is None:
         raise DecodeError("<pair-success> has no <device jid>", node=stanza)
     t = _str_attr(success, "t")
@@ -317,7 +308,7 @@ def parse_pair_success(stanza: Node) -> PairSuccess:
         iq_id=iq_id,
         device_identity=identity.content,
         jid=jid,
-        lid=_jid_attr(device, "lid", stanza),
+        lid=device.jid_attr("lid", stanza=stanza),
         platform=_str_attr(success.child("platform"), "name"),
         business_name=_str_attr(success.child("biz"), "name"),
         server_time=None if t is None else int(t),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from waproto.binary import Node
+from waproto.errors import DecodeError
 from waproto.jid import JID
 
 
@@ -65,3 +68,15 @@ def test_long_text_is_cut() -> None:
     rendered = repr(Node("body", {}, text))
     assert rendered.endswith("<!-- … 10000 chars --></body>")
     assert len(rendered) < 300
+
+
+def test_jid_attr_parses_strings_passes_jids_and_names_bad_values() -> None:
+    jid = JID("123", "s.whatsapp.net")
+    node = Node("device", {"jid": "123@s.whatsapp.net", "lid": jid, "bad": "a@b@c"})
+    assert node.jid_attr("jid") == jid
+    assert node.jid_attr("lid") is jid
+    assert node.jid_attr("missing") is None
+    stanza = Node("iq", {}, [node])
+    with pytest.raises(DecodeError, match="<device bad> is not a JID") as caught:
+        node.jid_attr("bad", stanza=stanza)
+    assert caught.value.node is stanza
