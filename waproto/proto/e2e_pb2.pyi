@@ -159,7 +159,7 @@ class ContextInfo(_message.Message):
     def __init__(self, stanza_id: _Optional[str] = ..., participant: _Optional[str] = ..., quoted_message: _Optional[_Union[Message, _Mapping]] = ..., remote_jid: _Optional[str] = ..., mentioned_jid: _Optional[_Iterable[str]] = ..., conversion_source: _Optional[str] = ..., conversion_data: _Optional[bytes] = ..., conversion_delay_seconds: _Optional[int] = ..., forwarding_score: _Optional[int] = ..., is_forwarded: _Optional[bool] = ..., placeholder_key: _Optional[_Union[MessageKey, _Mapping]] = ..., expiration: _Optional[int] = ..., ephemeral_setting_timestamp: _Optional[int] = ..., ephemeral_shared_secret: _Optional[bytes] = ..., entry_point_conversion_source: _Optional[str] = ..., entry_point_conversion_app: _Optional[str] = ..., entry_point_conversion_delay_seconds: _Optional[int] = ..., disappearing_mode: _Optional[_Union[DisappearingMode, _Mapping]] = ..., group_subject: _Optional[str] = ..., parent_group_jid: _Optional[str] = ..., trust_banner_type: _Optional[str] = ..., trust_banner_action: _Optional[int] = ..., is_sampled: _Optional[bool] = ..., group_mentions: _Optional[_Iterable[_Union[GroupMention, _Mapping]]] = ...) -> None: ...
 
 class Message(_message.Message):
-    __slots__ = ("conversation", "sender_key_distribution_message", "image_message", "contact_message", "location_message", "extended_text_message", "document_message", "audio_message", "video_message", "protocol_message", "fast_ratchet_key_sender_key_distribution_message", "sticker_message", "device_sent_message", "message_context_info", "view_once_message", "ephemeral_message", "reaction_message", "poll_creation_message", "document_with_caption_message", "view_once_message_v2", "edited_message", "view_once_message_v2_extension", "poll_creation_message_v2", "poll_creation_message_v3", "ptv_message")
+    __slots__ = ("conversation", "sender_key_distribution_message", "image_message", "contact_message", "location_message", "extended_text_message", "document_message", "audio_message", "video_message", "protocol_message", "contacts_array_message", "fast_ratchet_key_sender_key_distribution_message", "live_location_message", "sticker_message", "device_sent_message", "message_context_info", "view_once_message", "ephemeral_message", "reaction_message", "poll_creation_message", "document_with_caption_message", "view_once_message_v2", "edited_message", "view_once_message_v2_extension", "poll_creation_message_v2", "poll_creation_message_v3", "ptv_message", "bot_invoke_message", "lottie_sticker_message", "associated_child_message", "group_status_message")
     class FutureProofMessage(_message.Message):
         __slots__ = ("message",)
         MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -275,6 +275,38 @@ class Message(_message.Message):
         jpeg_thumbnail: bytes
         context_info: ContextInfo
         def __init__(self, degrees_latitude: _Optional[float] = ..., degrees_longitude: _Optional[float] = ..., name: _Optional[str] = ..., address: _Optional[str] = ..., url: _Optional[str] = ..., is_live: _Optional[bool] = ..., accuracy_in_meters: _Optional[int] = ..., speed_in_mps: _Optional[float] = ..., degrees_clockwise_from_magnetic_north: _Optional[int] = ..., comment: _Optional[str] = ..., jpeg_thumbnail: _Optional[bytes] = ..., context_info: _Optional[_Union[ContextInfo, _Mapping]] = ...) -> None: ...
+    class ContactsArrayMessage(_message.Message):
+        __slots__ = ("display_name", "contacts", "context_info")
+        DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+        CONTACTS_FIELD_NUMBER: _ClassVar[int]
+        CONTEXT_INFO_FIELD_NUMBER: _ClassVar[int]
+        display_name: str
+        contacts: _containers.RepeatedCompositeFieldContainer[Message.ContactMessage]
+        context_info: ContextInfo
+        def __init__(self, display_name: _Optional[str] = ..., contacts: _Optional[_Iterable[_Union[Message.ContactMessage, _Mapping]]] = ..., context_info: _Optional[_Union[ContextInfo, _Mapping]] = ...) -> None: ...
+    class LiveLocationMessage(_message.Message):
+        __slots__ = ("degrees_latitude", "degrees_longitude", "accuracy_in_meters", "speed_in_mps", "degrees_clockwise_from_magnetic_north", "caption", "sequence_number", "time_offset", "jpeg_thumbnail", "context_info")
+        DEGREES_LATITUDE_FIELD_NUMBER: _ClassVar[int]
+        DEGREES_LONGITUDE_FIELD_NUMBER: _ClassVar[int]
+        ACCURACY_IN_METERS_FIELD_NUMBER: _ClassVar[int]
+        SPEED_IN_MPS_FIELD_NUMBER: _ClassVar[int]
+        DEGREES_CLOCKWISE_FROM_MAGNETIC_NORTH_FIELD_NUMBER: _ClassVar[int]
+        CAPTION_FIELD_NUMBER: _ClassVar[int]
+        SEQUENCE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+        TIME_OFFSET_FIELD_NUMBER: _ClassVar[int]
+        JPEG_THUMBNAIL_FIELD_NUMBER: _ClassVar[int]
+        CONTEXT_INFO_FIELD_NUMBER: _ClassVar[int]
+        degrees_latitude: float
+        degrees_longitude: float
+        accuracy_in_meters: int
+        speed_in_mps: float
+        degrees_clockwise_from_magnetic_north: int
+        caption: str
+        sequence_number: int
+        time_offset: int
+        jpeg_thumbnail: bytes
+        context_info: ContextInfo
+        def __init__(self, degrees_latitude: _Optional[float] = ..., degrees_longitude: _Optional[float] = ..., accuracy_in_meters: _Optional[int] = ..., speed_in_mps: _Optional[float] = ..., degrees_clockwise_from_magnetic_north: _Optional[int] = ..., caption: _Optional[str] = ..., sequence_number: _Optional[int] = ..., time_offset: _Optional[int] = ..., jpeg_thumbnail: _Optional[bytes] = ..., context_info: _Optional[_Union[ContextInfo, _Mapping]] = ...) -> None: ...
     class ExtendedTextMessage(_message.Message):
         __slots__ = ("text", "matched_text", "description", "title", "text_argb", "background_argb", "font", "preview_type", "jpeg_thumbnail", "context_info", "do_not_play_inline", "thumbnail_direct_path", "thumbnail_sha256", "thumbnail_enc_sha256", "media_key", "media_key_timestamp", "thumbnail_height", "thumbnail_width", "invite_link_group_type", "invite_link_parent_group_subject_v2", "invite_link_parent_group_thumbnail_v2", "invite_link_group_type_v2", "view_once", "video_height", "video_width")
         class FontType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
@@ -771,7 +803,9 @@ class Message(_message.Message):
     AUDIO_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     VIDEO_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CONTACTS_ARRAY_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     FAST_RATCHET_KEY_SENDER_KEY_DISTRIBUTION_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    LIVE_LOCATION_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     STICKER_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     DEVICE_SENT_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_CONTEXT_INFO_FIELD_NUMBER: _ClassVar[int]
@@ -786,6 +820,10 @@ class Message(_message.Message):
     POLL_CREATION_MESSAGE_V2_FIELD_NUMBER: _ClassVar[int]
     POLL_CREATION_MESSAGE_V3_FIELD_NUMBER: _ClassVar[int]
     PTV_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    BOT_INVOKE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    LOTTIE_STICKER_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ASSOCIATED_CHILD_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    GROUP_STATUS_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     conversation: str
     sender_key_distribution_message: Message.SenderKeyDistributionMessage
     image_message: Message.ImageMessage
@@ -796,7 +834,9 @@ class Message(_message.Message):
     audio_message: Message.AudioMessage
     video_message: Message.VideoMessage
     protocol_message: Message.ProtocolMessage
+    contacts_array_message: Message.ContactsArrayMessage
     fast_ratchet_key_sender_key_distribution_message: Message.SenderKeyDistributionMessage
+    live_location_message: Message.LiveLocationMessage
     sticker_message: Message.StickerMessage
     device_sent_message: Message.DeviceSentMessage
     message_context_info: MessageContextInfo
@@ -811,4 +851,8 @@ class Message(_message.Message):
     poll_creation_message_v2: Message.PollCreationMessage
     poll_creation_message_v3: Message.PollCreationMessage
     ptv_message: Message.VideoMessage
-    def __init__(self, conversation: _Optional[str] = ..., sender_key_distribution_message: _Optional[_Union[Message.SenderKeyDistributionMessage, _Mapping]] = ..., image_message: _Optional[_Union[Message.ImageMessage, _Mapping]] = ..., contact_message: _Optional[_Union[Message.ContactMessage, _Mapping]] = ..., location_message: _Optional[_Union[Message.LocationMessage, _Mapping]] = ..., extended_text_message: _Optional[_Union[Message.ExtendedTextMessage, _Mapping]] = ..., document_message: _Optional[_Union[Message.DocumentMessage, _Mapping]] = ..., audio_message: _Optional[_Union[Message.AudioMessage, _Mapping]] = ..., video_message: _Optional[_Union[Message.VideoMessage, _Mapping]] = ..., protocol_message: _Optional[_Union[Message.ProtocolMessage, _Mapping]] = ..., fast_ratchet_key_sender_key_distribution_message: _Optional[_Union[Message.SenderKeyDistributionMessage, _Mapping]] = ..., sticker_message: _Optional[_Union[Message.StickerMessage, _Mapping]] = ..., device_sent_message: _Optional[_Union[Message.DeviceSentMessage, _Mapping]] = ..., message_context_info: _Optional[_Union[MessageContextInfo, _Mapping]] = ..., view_once_message: _Optional[_Union[Message.FutureProofMessage, _Mapping]] = ..., ephemeral_message: _Optional[_Union[Message.FutureProofMessage, _Mapping]] = ..., reaction_message: _Optional[_Union[Message.ReactionMessage, _Mapping]] = ..., poll_creation_message: _Optional[_Union[Message.PollCreationMessage, _Mapping]] = ..., document_with_caption_message: _Optional[_Union[Message.FutureProofMessage, _Mapping]] = ..., view_once_message_v2: _Optional[_Union[Message.FutureProofMessage, _Mapping]] = ..., edited_message: _Optional[_Union[Message.FutureProofMessage, _Mapping]] = ..., view_once_message_v2_extension: _Optional[_Union[Message.FutureProofMessage, _Mapping]] = ..., poll_creation_message_v2: _Optional[_Union[Message.PollCreationMessage, _Mapping]] = ..., poll_creation_message_v3: _Optional[_Union[Message.PollCreationMessage, _Mapping]] = ..., ptv_message: _Optional[_Union[Message.VideoMessage, _Mapping]] = ...) -> None: ...
+    bot_invoke_message: Message.FutureProofMessage
+    lottie_sticker_message: Message.FutureProofMessage
+    associated_child_message: Message.FutureProofMessage
+    group_status_message: Message.FutureProofMessage
+    def __init__(self, conversation: _Optional[str] = ..., sender_key_distribution_message: _Optional[_Union[Message.SenderKeyDistributionMessage, _Mapping]] = ..., image_message: _Optional[_Union[Message.ImageMessage, _Mapping]] = ..., contact_message: _Optional[_Union[Message.ContactMessage, _Mapping]] = ..., location_message: _Optional[_Union[Message.LocationMessage, _Mapping]] = ..., extended_text_message: _Optional[_Union[Message.ExtendedTextMessage, _Mapping]] = ..., document_message: _Optional[_Union[Message.DocumentMessage, _Mapping]] = ..., audio_message: _Optional[_Union[Message.AudioMessage, _Mapping]] = ..., video_message: _Optional[_Union[Message.VideoMessage, _Mapping]] = ..., protocol_message: _Optional[_Union[Message.ProtocolMessage, _Mapping]] = ..., contacts_array_message: _Optional[_Union[Message.ContactsArrayMessage, _Mapping]] = ..., fast_ratchet_key_sender_key_distribution_message: _Optional[_Union[Message.SenderKeyDistributionMessage, _Mapping]] = ..., live_location_message: _Optional[_Union[Message.LiveLocationMessage, _Mapping]] = ..., sticker_message: _Optional[_Union[Message.StickerMessage, _Mapping]] = ..., device_sent_message: _Optional[_Union[Message.DeviceSentMessage, _Mapping]] = ..., message_context_info: _Optional[_Union[MessageContextInfo, _Mapping]] = ..., view_once_message: _Optional[_Union[Message.FutureProofMessage, _Mapping]] = ..., ephemeral_message: _Optional[_Union[Message.FutureProofMessage, _Mapping]] = ..., reaction_message: _Optional[_Union[Message.ReactionMessage, _Mapping]] = ..., poll_creation_message: _Optional[_Union[Message.PollCreationMessage, _Mapping]] = ..., document_with_caption_message: _Optional[_Union[Message.FutureProofMessage, _Mapping]] = ..., view_once_message_v2: _Optional[_Union[Message.FutureProofMessage, _Mapping]] = ..., edited_message: _Optional[_Union[Message.FutureProofMessage, _Mapping]] = ..., view_once_message_v2_extension: _Optional[_Union[Message.FutureProofMessage, _Mapping]] = ..., poll_creation_message_v2: _Optional[_Union[Message.PollCreationMessage, _Mapping]] = ..., poll_creation_message_v3: _Optional[_Union[Message.PollCreationMessage, _Mapping]] = ..., ptv_message: _Optional[_Union[Message.VideoMessage, _Mapping]] = ..., bot_invoke_message: _Optional[_Union[Message.FutureProofMessage, _Mapping]] = ..., lottie_sticker_message: _Optional[_Union[Message.FutureProofMessage, _Mapping]] = ..., associated_child_message: _Optional[_Union[Message.FutureProofMessage, _Mapping]] = ..., group_status_message: _Optional[_Union[Message.FutureProofMessage, _Mapping]] = ...) -> None: ...
