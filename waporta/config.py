@@ -15,22 +15,25 @@ may be written ``{ env = "VAR" }`` and are then read from the environment. Secre
 ``repr()``, in :meth:`Config.redacted` or in a :class:`ConfigError` message.
 
 Every problem (unreadable file, bad TOML, unknown key, wrong type, out-of-range value, missing
-environment variable) is a :class:`ConfigError` whose message is one line naming the file, the key
-and what was expected. This module is NOT where the values are used: it does no I/O beyond reading
-the one file, and it creates no directories.
+environment variable, a ``[whatsapp] ca_file`` that is missing or not a PEM certificate) is a
+:class:`ConfigError` whose message is one line naming the file, the key and what was expected. This
+module is NOT where the values are used: it does no I/O beyond reading the one file and loading
+``ca_file`` once to check it, and it creates no directories.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
+import ssl
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "ENV_OVERRIDES",
@@ -38,6 +41,8 @@ __all__ = [
     "Config",
     "ConfigError",
     "DashboardConfig",
+    "MediaConfig",
+    "Network",
     "PluginsConfig",
     "ServerConfig",
     "StorageConfig",
@@ -59,6 +64,9 @@ ENV_OVERRIDES: Mapping[str, str] = MappingProxyType(
 )
 
 _REDACTED = "<redacted>"
+
+#: An entry of ``[media] allow_networks``.
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(Exception):
@@ -181,6 +189,40 @@ class WhatsAppConfig:
     #: The server's Noise root public key as 64 hex digits; None means WhatsApp's production root
     #: (ignored when ``sandbox`` is true).
     noise_root_public_key: str | None = None
+    #: A PEM file of extra CA certificates trusted (besides the system's) for WhatsApp's media hosts
+    #: and a ``wss://`` websocket_url, e.g. a standalone sandbox's ``media-tls/ca.pem``. A relative
+    #: path is relative to the config file's folder. Checked (exists, parses) when loading.
+    ca_file: Path | None = None
+    #: How 1:1 chats are addressed: ``"lid"`` (WhatsApp's current behaviour) or ``"pn"`` (phone numbers).
+    addressing: Literal["lid", "pn"] = "lid"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client TLS context trusting the system's CAs plus :attr:`ca_file` when it is set.
+
+        :raises OSError: or :class:`ssl.SSLError` if ``ca_file`` vanished or changed since loading.
+        """
+        context = ssl.create_default_context()
+        if self.ca_file is not None:
+            context.load_verify_locations(cafile=self.ca_file)
+        return context
+
+
+@dataclass(frozen=True, slots=True)
+class MediaConfig:
+    """``[media]``: how the REST API's ``media`` field (a URL, a ``data:`` URL or base64) is taken in.
+
+    Used by :func:`waporta.media_fetch.fetch_media`.
+    """
+
+    #: The largest media accepted, in bytes (64 MiB), whether fetched or sent inline as base64.
+    max_bytes: int = 64 * 1024 * 1024
+    #: Seconds a URL fetch may take in all (every redirect included); also the connect and read timeout.
+    fetch_timeout: float = 30.0
+    #: How many redirects a URL fetch follows (0: none).
+    max_redirects: int = 5
+    #: Networks a media URL may point into although they are not public (loopback, private, link-local,
+    #: CGNAT, ...): by default none, so only public addresses are fetched.
+    allow_networks: tuple[Network, ...] = ()
 
 
 #: Plugin setting names that are treated as secrets even when written in plaintext.
@@ -205,6 +247,7 @@ class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     whatsapp: WhatsAppConfig = field(default_factory=WhatsAppConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
     #: The file this was loaded from, or None for built-in defaults.
     source: Path | None = None
 
@@ -234,6 +277,15 @@ class Config:
             "sandbox": w.sandbox,
             "websocket_url": w.websocket_url,
             "noise_root_public_key": w.noise_root_public_key,
+            "ca_file": None if w.ca_file is None else str(w.ca_file),
+            "addressing": w.addressing,
+        }
+        m = self.media
+        out["media"] = {
+            "max_bytes": m.max_bytes,
+            "fetch_timeout": m.fetch_timeout,
+            "max_redirects": m.max_redirects,
+            "allow_networks": [str(network) for network in m.allow_networks],
         }
         return out
 
@@ -245,6 +297,7 @@ _SECTION_NAMES: dict[type, str] = {
     ApiConfig: "api",
     PluginsConfig: "plugins",
     WhatsAppConfig: "whatsapp",
+    MediaConfig: "media",
 }
 #: Keys whose value may be ``{ env = "VAR" }`` and is never shown.
 _SECRET_KEYS: dict[str, tuple[str, ...]] = {"dashboard": ("password",), "api": ("default_key",)}
@@ -274,7 +327,7 @@ def load_config(path: Path | str | None = None, *, env: Mapping[str, str] | None
     else:
         source = Path(path)
     data: dict[str, Any] = {} if source is None else _read_toml(source)
-    loader = _Loader(str(source) if source is not None else "defaults", environ)
+    loader = _Loader(str(source) if source is not None else "defaults", environ, base=source)
     config = loader.build(data, source)
     return _apply_env(config, environ)
 
@@ -317,15 +370,17 @@ def _describe(value: Any, *, secret: bool = False) -> str:
 class _Loader:
     """Validates one parsed TOML document; knows the file name for error messages."""
 
-    def __init__(self, source: str, env: Mapping[str, str]) -> None:
+    def __init__(self, source: str, env: Mapping[str, str], *, base: Path | None = None) -> None:
         self.source = source
         self.env = env
+        #: Relative file paths in the config (``ca_file``) are relative to this file's folder.
+        self.folder = Path(".") if base is None else base.parent
 
     def error(self, key: str, problem: str) -> ConfigError:
         return ConfigError(self.source, key, problem)
 
     def build(self, data: dict[str, Any], source: Path | None) -> Config:
-        sections = {"server", "storage", "dashboard", "api", "plugins", "whatsapp"}
+        sections = {"server", "storage", "dashboard", "api", "plugins", "whatsapp", "media"}
         for key, value in data.items():
             if key not in sections:
                 raise self.error(key, f"expected one of the sections {_oneof(sections)}, got an unknown key")
@@ -364,6 +419,7 @@ class _Loader:
             api=ApiConfig(default_key=self.secret("api.default_key", api.get("default_key", a.default_key))),
             plugins=self.plugins(data.get("plugins", {})),
             whatsapp=self.whatsapp(data.get("whatsapp", {})),
+            media=self.media(data.get("media", {})),
             source=source,
         )
 
@@ -470,7 +526,62 @@ class _Loader:
             raise self.error(
                 "whatsapp.noise_root_public_key", f"expected 64 hex digits (32 bytes), got {_describe(key)}"
             )
-        return WhatsAppConfig(sandbox=sandbox, websocket_url=url, noise_root_public_key=key)
+        addressing = table.get("addressing", w.addressing)
+        if addressing not in ("lid", "pn"):
+            raise self.error("whatsapp.addressing", f'expected "lid" or "pn", got {_describe(addressing)}')
+        return WhatsAppConfig(
+            sandbox=sandbox,
+            websocket_url=url,
+            noise_root_public_key=key,
+            ca_file=self.ca_file("whatsapp.ca_file", table.get("ca_file")),
+            addressing=addressing,
+        )
+
+    def ca_file(self, key: str, value: Any) -> Path | None:
+        """A PEM file of CA certificates that exists and that :mod:`ssl` can load."""
+        if value is None:
+            return None
+        path = self.folder / self.text(key, value)
+        try:
+            ssl.create_default_context().load_verify_locations(cafile=path)
+        except FileNotFoundError:
+            raise self.error(key, f"expected a PEM file of CA certificates, got no such file {str(path)!r}") from None
+        except IsADirectoryError:
+            raise self.error(key, f"expected a PEM file of CA certificates, got a directory {str(path)!r}") from None
+        except ssl.SSLError:
+            raise self.error(
+                key, f"expected a PEM file of CA certificates, got a file without a loadable certificate {str(path)!r}"
+            ) from None
+        except (OSError, ValueError) as exc:
+            problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise self.error(key, f"expected a readable PEM file of CA certificates, got {problem} for {str(path)!r}") from None
+        return path
+
+    def media(self, table: dict[str, Any]) -> MediaConfig:
+        self.known("media", table, MediaConfig)
+        m = MediaConfig()
+        redirects = table.get("max_redirects", m.max_redirects)
+        if type(redirects) is not int or redirects < 0:
+            raise self.error("media.max_redirects", f"expected an integer >= 0, got {_describe(redirects)}")
+        return MediaConfig(
+            max_bytes=self.count("media.max_bytes", table.get("max_bytes", m.max_bytes)),
+            fetch_timeout=self.seconds("media.fetch_timeout", table.get("fetch_timeout", m.fetch_timeout)),
+            max_redirects=redirects,
+            allow_networks=self.networks("media.allow_networks", table.get("allow_networks", [])),
+        )
+
+    def networks(self, key: str, value: Any) -> tuple[Network, ...]:
+        """An array of CIDR networks (``10.0.0.0/8``, ``fd00::/8``; a bare address is a /32 or /128)."""
+        out: list[Network] = []
+        for i, item in enumerate(self.strings(key, value)):
+            try:
+                out.append(ipaddress.ip_network(item.strip(), strict=True))
+            except ValueError:
+                raise self.error(
+                    f"{key}[{i}]",
+                    f"expected a CIDR network such as 10.0.0.0/8 or fd00::/8 (no host bits set), got {_describe(item)}",
+                ) from None
+        return tuple(out)
 
     def settings_table(self, key: str, path: str, table: dict[str, Any], secrets: set[str]) -> Mapping[str, Any]:
         out: dict[str, Any] = {}

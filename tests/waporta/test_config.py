@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
+import ssl
 import tomllib
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from waporta.config import (
     Config,
     ConfigError,
     DashboardConfig,
+    MediaConfig,
     PluginsConfig,
     ServerConfig,
     StorageConfig,
@@ -325,6 +328,7 @@ def test_reference_file_mentions_every_field() -> None:
         "api": ApiConfig,
         "plugins": PluginsConfig,
         "whatsapp": WhatsAppConfig,
+        "media": MediaConfig,
     }
     assert [f.name for f in dataclasses.fields(Config)] == [*sections, "source"]
     # Split the file into sections and look for "key =" (commented out for keys without a TOML default).
@@ -342,7 +346,7 @@ def test_reference_file_mentions_every_field() -> None:
 
 def test_reference_file_is_valid_toml_with_only_known_sections() -> None:
     data = tomllib.loads(REFERENCE.read_text(encoding="utf-8"))
-    assert set(data) == {"server", "storage", "dashboard", "api", "plugins", "whatsapp"}
+    assert set(data) == {"server", "storage", "dashboard", "api", "plugins", "whatsapp", "media"}
 
 
 # ---------------------------------------------------------------- [whatsapp]
@@ -360,8 +364,10 @@ def test_whatsapp_section_is_typed(tmp_path: Path) -> None:
         "sandbox": True,
         "websocket_url": "ws://127.0.0.1:9000/ws/chat",
         "noise_root_public_key": key,
+        "ca_file": None,
+        "addressing": "lid",
     }
-    assert default_config().whatsapp == WhatsAppConfig(False, "wss://web.whatsapp.com/ws/chat", None)
+    assert default_config().whatsapp == WhatsAppConfig(False, "wss://web.whatsapp.com/ws/chat", None, None, "lid")
 
 
 @pytest.mark.parametrize(
@@ -372,8 +378,159 @@ def test_whatsapp_section_is_typed(tmp_path: Path) -> None:
         ('noise_root_public_key = "abc"', "whatsapp.noise_root_public_key", "expected 64 hex digits"),
         ("noise_root_public_key = 5", "whatsapp.noise_root_public_key", "expected 64 hex digits"),
         ("unknown = 1", "whatsapp.unknown", "expected one of"),
+        ('addressing = "phone"', "whatsapp.addressing", 'expected "lid" or "pn", got a string \'phone\''),
+        ("addressing = 1", "whatsapp.addressing", 'expected "lid" or "pn"'),
+        ("ca_file = 5", "whatsapp.ca_file", "expected a non-empty string, got an integer 5"),
+        ('ca_file = ""', "whatsapp.ca_file", "expected a non-empty string"),
     ],
 )
 def test_bad_whatsapp_values(tmp_path: Path, text: str, key: str, expected: str) -> None:
     message = load_error(tmp_path, f"[whatsapp]\n{text}\n")
     assert f": {key}: {expected}" in message
+
+
+def test_whatsapp_addressing_pn(tmp_path: Path) -> None:
+    c = load_config(write(tmp_path, '[whatsapp]\naddressing = "pn"\n'), env={})
+    assert c.whatsapp.addressing == "pn"
+    assert c.redacted()["whatsapp"]["addressing"] == "pn"
+
+
+# ---------------------------------------------------------------- [whatsapp] ca_file
+
+
+def make_ca(folder: Path) -> Path:
+    from waproto.sandbox.media import ensure_tls_files
+
+    return ensure_tls_files(folder).ca_file
+
+
+def test_ca_file_relative_to_the_config_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ca = make_ca(tmp_path / "tls")
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # a relative ca_file does not depend on the working directory
+    c = load_config(write(tmp_path, '[whatsapp]\nca_file = "tls/ca.pem"\n'), env={})
+    assert c.whatsapp.ca_file == tmp_path / "tls" / "ca.pem"
+    assert c.whatsapp.ca_file.samefile(ca)
+    assert c.redacted()["whatsapp"]["ca_file"] == str(tmp_path / "tls" / "ca.pem")
+    absolute = load_config(write(tmp_path, f'[whatsapp]\nca_file = "{ca}"\n'), env={})
+    assert absolute.whatsapp.ca_file == ca
+
+
+def test_ca_file_ssl_context_trusts_it(tmp_path: Path) -> None:
+    ca = make_ca(tmp_path / "tls")
+    c = load_config(write(tmp_path, f'[whatsapp]\nca_file = "{ca}"\n'), env={})
+    with_ca = c.whatsapp.ssl_context()
+    without = default_config().whatsapp.ssl_context()
+    assert isinstance(with_ca, ssl.SSLContext)
+    assert with_ca.verify_mode == ssl.CERT_REQUIRED
+    assert with_ca.check_hostname
+    subjects = {str(cert.get("subject")) for cert in with_ca.get_ca_certs()}
+    assert len(with_ca.get_ca_certs()) == len(without.get_ca_certs()) + 1
+    assert any("waporta" in s.lower() or "sandbox" in s.lower() for s in subjects)
+
+
+def test_missing_ca_file_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    message = load_error(tmp_path, '[whatsapp]\nca_file = "nope/ca.pem"\n')
+    assert message == (
+        f"{tmp_path / 'waporta.toml'}: whatsapp.ca_file: expected a PEM file of CA certificates, "
+        f"got no such file {str(tmp_path / 'nope' / 'ca.pem')!r}"
+    )
+
+
+def test_ca_file_that_is_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    message = load_error(tmp_path, '[whatsapp]\nca_file = "d"\n')
+    assert ": whatsapp.ca_file: expected a PEM file of CA certificates, got a directory" in message
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"hello\n", b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"],
+)
+def test_ca_file_without_a_certificate(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "bad.pem").write_bytes(content)
+    message = load_error(tmp_path, '[whatsapp]\nca_file = "bad.pem"\n')
+    assert ": whatsapp.ca_file: expected a PEM file of CA certificates, got a file without a loadable certificate" in message
+
+
+def test_ca_file_holding_only_a_private_key_is_refused(tmp_path: Path) -> None:
+    make_ca(tmp_path / "tls")
+    message = load_error(tmp_path, '[whatsapp]\nca_file = "tls/ca-key.pem"\n')
+    assert "whatsapp.ca_file: expected a PEM file of CA certificates" in message
+    assert "PRIVATE" not in message
+
+
+# ---------------------------------------------------------------- [media]
+
+
+def test_media_defaults() -> None:
+    m = default_config().media
+    assert m == MediaConfig(max_bytes=64 * 1024 * 1024, fetch_timeout=30.0, max_redirects=5, allow_networks=())
+    assert default_config().redacted()["media"] == {
+        "max_bytes": 67108864,
+        "fetch_timeout": 30.0,
+        "max_redirects": 5,
+        "allow_networks": [],
+    }
+
+
+def test_media_section_is_typed(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[media]\nmax_bytes = 1000\nfetch_timeout = 2\nmax_redirects = 0\n'
+        'allow_networks = ["127.0.0.0/8", "10.1.0.0/16", "fd00::/8", "192.168.1.5"]\n',
+    )
+    m = load_config(path, env={}).media
+    assert (m.max_bytes, m.fetch_timeout, m.max_redirects) == (1000, 2.0, 0)
+    assert isinstance(m.fetch_timeout, float)
+    assert m.allow_networks == (
+        ipaddress.ip_network("127.0.0.0/8"),
+        ipaddress.ip_network("10.1.0.0/16"),
+        ipaddress.ip_network("fd00::/8"),
+        ipaddress.ip_network("192.168.1.5/32"),
+    )
+    assert load_config(path, env={}).redacted()["media"]["allow_networks"] == [
+        "127.0.0.0/8",
+        "10.1.0.0/16",
+        "fd00::/8",
+        "192.168.1.5/32",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        ("max_bytes = 0", "media.max_bytes", "expected a positive integer, got an integer 0"),
+        ('max_bytes = "64M"', "media.max_bytes", "expected a positive integer"),
+        ("max_bytes = 1.5", "media.max_bytes", "expected a positive integer"),
+        ("fetch_timeout = 0", "media.fetch_timeout", "expected a number of seconds > 0"),
+        ("fetch_timeout = inf", "media.fetch_timeout", "expected a number of seconds > 0"),
+        ("max_redirects = -1", "media.max_redirects", "expected an integer >= 0, got an integer -1"),
+        ("max_redirects = true", "media.max_redirects", "expected an integer >= 0, got a boolean True"),
+        ('allow_networks = "10.0.0.0/8"', "media.allow_networks", "expected an array of non-empty strings"),
+        ("allow_networks = [10]", "media.allow_networks", "expected an array of non-empty strings"),
+        (
+            'allow_networks = ["127.0.0.0/8", "10.0.0.1/8"]',
+            "media.allow_networks[1]",
+            "expected a CIDR network such as 10.0.0.0/8 or fd00::/8 (no host bits set), got a string '10.0.0.1/8'",
+        ),
+        ('allow_networks = ["localhost"]', "media.allow_networks[0]", "expected a CIDR network"),
+        ('allow_networks = ["10.0.0.0/33"]', "media.allow_networks[0]", "expected a CIDR network"),
+        ("unknown = 1", "media.unknown", "expected one of allow_networks, fetch_timeout, max_bytes, max_redirects"),
+        ("", "media", "expected a table"),
+    ],
+)
+def test_bad_media_values(tmp_path: Path, text: str, key: str, expected: str) -> None:
+    document = "media = 1\n" if not text else f"[media]\n{text}\n"
+    message = load_error(tmp_path, document)
+    assert f": {key}: {expected}" in message
+
+
+def test_configuration_doc_covers_media_and_new_whatsapp_keys() -> None:
+    text = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert "### `[media]`" in text
+    for f in dataclasses.fields(MediaConfig):
+        assert f"| `{f.name}` |" in text, f.name
+    for name in ("ca_file", "addressing"):
+        assert f"| `{name}` |" in text, name
