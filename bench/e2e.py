@@ -1,0 +1,662 @@
+"""End-to-end figures of our WhatsApp client and of Baileys 6 against the same sandbox, in the same run.
+
+Usage (from the repository root; the interop harness installed: ``npm ci`` in tests/interop)::
+
+    .venv/bin/python bench/e2e.py [--quick] [--messages 3000] [--inflight 100] [--paced-seconds 10]
+                                  [--received 2000] [--sessions 1,10,100] [--no-baileys] [--profile]
+
+A standalone sandbox (``waporta sandbox``) runs in a child process, so its CPU is never counted. On it:
+
+- **send rate**: one linked session sends ``--messages`` texts to an echo-less sandbox account (its
+  simulated phone only receipts), ``--inflight`` at a time; a message counts once the server's
+  ``<ack class="message">`` arrived. Our ``Messenger.send_text`` returns at the ack; Baileys'
+  ``sendMessage`` does not wait for it, so the harness op waits for the ack of each id (``ops/bench.mjs``);
+- **CPU per sent text**: ``time.process_time()`` of this process over the pipelined run, per message
+  (Baileys: ``process.cpuUsage()`` inside Node);
+- **send latency at 50 msg/s**: one send started every 20 ms for ``--paced-seconds``; p50/p99 of the time
+  from the send call to the server's ack;
+- **CPU per received text**: another sandbox account's phone sends ``--received`` texts to each client
+  (driven by a child process calling the sandbox control API, so no HTTP client runs here); CPU from
+  the start until the last text was handed to the application (which then receipts it);
+- **RSS per connected idle session** at each count of ``--sessions``: a fresh child process logs that
+  many linked clients in (each with a ``Messenger``) and reports (RSS with them connected − RSS before) / n;
+- **restore 100 sessions**: a fresh child process opens the hub's SQLite database holding the linked
+  sessions and runs ``waporta.sessions.open_sessions``; the time until every session is ``connected``.
+
+Figures are printed as a table with the ratio to Baileys and the issue's target for each. This is a
+measuring script, not a test (``tests/bench/test_e2e_smoke.py`` only runs ``--quick``); ``--profile``
+prints cProfile's top costs of our send and receive runs. It is NOT a load test of the sandbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import functools
+import io
+import json
+import os
+import pstats
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+# Replace this script's own folder on the path by the repository root: bench/ holds modules named like
+# standard ones that would shadow them.
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+
+import httpx  # noqa: E402
+import trio  # noqa: E402
+
+from waproto.client import (  # noqa: E402
+    Client,
+    ClientSettings,
+    Connected,
+    MemoryClientStore,
+    Paired,
+    QRCode,
+)
+from waproto.client.messaging import Messenger, ReceivedMessage, UndecryptableMessage  # noqa: E402
+from waproto.credentials import Credentials  # noqa: E402
+from waproto.jid import DEFAULT_USER_SERVER, JID  # noqa: E402
+
+MiB = 1024 * 1024
+
+#: Accounts on the sandbox: the senders (ours, Baileys'), their echo-less recipients, the phone that writes.
+OURS, OURS_TO = "15550001001", "15550001002"
+THEIRS, THEIRS_TO = "15550002001", "15550002002"
+WRITER = "15550003001"
+#: The hub's sessions for the RSS and restore figures link to accounts 1555100nnnn.
+HUB_PREFIX = "1555100"
+
+
+# ------------------------------------------------------------------------------------ the sandbox
+
+
+@dataclass
+class Sandbox:
+    """A ``waporta sandbox`` child process and what its banner said."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    control: str
+    root_public_key: bytes
+
+    def settings(self) -> ClientSettings:
+        return ClientSettings(url=self.url, noise_root_public_key=self.root_public_key, backoff_initial=0.2)
+
+
+@contextlib.contextmanager
+def sandbox_process(state: Path) -> Any:
+    command = [sys.executable, "-m", "waporta", "sandbox", "--state", str(state), "--log-level", "error"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, env=env)
+    try:
+        assert process.stdout is not None
+        banner = json.loads(process.stdout.readline())
+        yield Sandbox(process, banner["url"], banner["control"], bytes.fromhex(banner["root_public_key"]))
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def control(http: httpx.AsyncClient, sandbox: Sandbox, path: str, body: Any = None) -> Any:
+    response = await http.post(sandbox.control + path, json=body)
+    if response.status_code >= 300:
+        raise RuntimeError(f"sandbox {path}: {response.status_code} {response.text}")
+    return response.json()
+
+
+# ------------------------------------------------------------------------------------ our client
+
+
+class Ours:
+    """One of our clients, linked by QR, with a Messenger counting the texts it receives."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.received = 0
+        self.undecryptable = 0
+        self._target = 0
+        self._reached = trio.Event()
+        self.messenger = Messenger(client, self._on_message)
+        self.connected = trio.Event()
+
+    async def _on_message(self, item: ReceivedMessage | UndecryptableMessage) -> None:
+        if isinstance(item, UndecryptableMessage):
+            self.undecryptable += 1
+        elif item.text is not None:
+            self.received += 1
+            if self.received >= self._target:
+                self._reached.set()
+
+    def expect(self, count: int) -> trio.Event:
+        self._target = self.received + count
+        self._reached = trio.Event()
+        return self._reached
+
+    async def drain_events(self) -> None:
+        async for event in self.client.events:
+            if isinstance(event, Connected):
+                self.connected.set()
+
+
+@contextlib.asynccontextmanager
+async def linked_client(http: httpx.AsyncClient, sandbox: Sandbox, phone: str) -> AsyncIterator[Ours]:
+    """Our client, linked by QR to ``phone``'s account and connected, for the block."""
+    creds = Credentials.generate(secrets.token_bytes, push_name="bench")
+    client = Client(sandbox.settings(), creds, MemoryClientStore(creds))
+    ours = Ours(client)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(client.run)
+        with trio.fail_after(30):
+            async for event in client.events:
+                if isinstance(event, QRCode):
+                    await control(http, sandbox, f"/accounts/{phone}/scan", {"qr": event.qr})
+                elif isinstance(event, Paired):
+                    continue
+                elif isinstance(event, Connected):
+                    break
+        nursery.start_soon(ours.drain_events)
+        try:
+            yield ours
+        finally:
+            await client.aclose()
+            nursery.cancel_scope.cancel()
+
+
+def user(phone: str) -> JID:
+    return JID(phone, DEFAULT_USER_SERVER)
+
+
+@dataclass
+class Profile:
+    """cProfile over chosen parts of the run (when enabled); the top costs printed at the end."""
+
+    enabled: bool
+    profiler: cProfile.Profile = field(default_factory=cProfile.Profile)
+
+    @contextlib.contextmanager
+    def part(self) -> Any:
+        if self.enabled:
+            self.profiler.enable()
+        try:
+            yield
+        finally:
+            if self.enabled:
+                self.profiler.disable()
+
+    def report(self, top: int = 30) -> str:
+        out = io.StringIO()
+        pstats.Stats(self.profiler, stream=out).sort_stats("tottime").print_stats(top)
+        return out.getvalue()
+
+
+async def ours_send_pipelined(
+    ours: Ours, to: JID, count: int, inflight: int, profile: Profile
+) -> dict[str, float]:
+    for i in range(10):  # sessions, caches, the first prekey message: not measured
+        await ours.messenger.send_text(to, f"warm-up {i}")
+    sent = 0
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal sent, next_index
+        while next_index < count:
+            i = next_index
+            next_index += 1
+            await ours.messenger.send_text(to, f"bench {i}")
+            sent += 1
+
+    with profile.part():
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for _ in range(min(inflight, count)):
+                nursery.start_soon(worker)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+    return {"rate": sent / wall, "cpu_ms": cpu / sent * 1000}
+
+
+async def ours_send_paced(ours: Ours, to: JID, rate: float, seconds: float) -> list[float]:
+    latencies: list[float] = []
+
+    async def one(i: int) -> None:
+        t0 = time.perf_counter()
+        await ours.messenger.send_text(to, f"paced {i}")
+        latencies.append((time.perf_counter() - t0) * 1000)
+
+    count = max(1, int(rate * seconds))
+    async with trio.open_nursery() as nursery:
+        start = trio.current_time()
+        for i in range(count):
+            await trio.sleep_until(start + i / rate)
+            nursery.start_soon(one, i)
+    return latencies
+
+
+def writer_command(sandbox: Sandbox, to: str, count: int) -> list[str]:
+    return [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--writer",
+        sandbox.control,
+        WRITER,
+        to,
+        str(count),
+    ]
+
+
+async def ours_receive(ours: Ours, sandbox: Sandbox, phone: str, count: int, profile: Profile) -> float:
+    """CPU ms per text the writer's phone sends to ``phone`` until our Messenger had them all."""
+    reached = ours.expect(count)
+    with profile.part():
+        cpu0 = time.process_time()
+        process = await trio.lowlevel.open_process(writer_command(sandbox, phone, count))
+        with trio.fail_after(120):
+            await reached.wait()
+        cpu = time.process_time() - cpu0
+    await process.wait()
+    return cpu / count * 1000
+
+
+# ------------------------------------------------------------------------------------ Baileys
+
+
+class Baileys:
+    """A Baileys 6 socket in the interop harness (calls run in a worker thread)."""
+
+    def __init__(self, harness: Any, handle: int) -> None:
+        self.harness = harness
+        self.handle = handle
+
+    async def call(self, op: str, **args: Any) -> Any:
+        return await trio.to_thread.run_sync(functools.partial(self.harness.call, op, **args))
+
+    async def wait_event(self, match: Any, seconds: float = 30) -> dict[str, Any]:
+        seen = 0
+        with trio.fail_after(seconds):
+            while True:
+                events = await self.call("sock.events", h=self.handle, since=seen)
+                for event in events:
+                    if match(event):
+                        return dict(event)
+                seen += len(events)
+                await trio.sleep(0.05)
+
+
+async def link_baileys(harness: Any, http: httpx.AsyncClient, sandbox: Sandbox, phone: str) -> Baileys:
+    handle = await trio.to_thread.run_sync(
+        functools.partial(harness.call, "sock.create", version="v6", url=sandbox.url)
+    )
+    baileys = Baileys(harness, handle)
+    qr = await baileys.wait_event(lambda e: e["type"] == "connection.update" and bool(e.get("qr")))
+    await control(http, sandbox, f"/accounts/{phone}/scan", {"qr": qr["qr"]})
+    closed = await baileys.wait_event(
+        lambda e: e["type"] == "connection.update" and e.get("connection") == "close"
+    )
+    await baileys.wait_event(
+        lambda e: e["n"] > closed["n"] and e["type"] == "connection.update" and e.get("connection") == "open"
+    )
+    return baileys
+
+
+async def baileys_receive(baileys: Baileys, sandbox: Sandbox, phone: str, count: int) -> float:
+    await baileys.call("bench.receiveStart", h=baileys.handle)
+    process = await trio.lowlevel.open_process(writer_command(sandbox, phone, count))
+    result = await baileys.call("bench.receiveWait", h=baileys.handle, count=count, timeoutMs=120_000)
+    await process.wait()
+    if result["got"] < count:
+        raise RuntimeError(f"Baileys received {result['got']} of {count} texts")
+    return float(result["cpuUs"]) / count / 1000
+
+
+# ------------------------------------------------------------------------------------ hub sessions
+
+
+async def link_hub_sessions(http: httpx.AsyncClient, sandbox: Sandbox, db_path: Path, count: int) -> None:
+    """``count`` hub sessions linked by QR to accounts of their own, saved in the SQLite file ``db_path``."""
+    from waporta.sessions import open_sessions
+    from waporta.storage import Database
+
+    for i in range(count):
+        await control(http, sandbox, "/accounts", {"phone": f"{HUB_PREFIX}{i:04d}"})
+    db = await Database.open(db_path)
+    try:
+        async with open_sessions(db, sandbox.settings()) as sessions:
+            limit = trio.Semaphore(8)
+
+            async def link(i: int) -> None:
+                async with limit:
+                    session = await sessions.create(f"s{i:04d}")
+                    with trio.fail_after(60):
+                        await session.wait_status("qr")
+                        assert session.qr is not None
+                        await control(
+                            http, sandbox, f"/accounts/{HUB_PREFIX}{i:04d}/scan", {"qr": session.qr}
+                        )
+                        await session.wait_status("connected")
+
+            async with trio.open_nursery() as nursery:
+                for i in range(count):
+                    nursery.start_soon(link, i)
+    finally:
+        await db.aclose()
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def idle_child(url: str, root: str, db_path: str, count: int) -> dict[str, float]:
+    """In a fresh process: log ``count`` saved sessions in as plain clients; RSS before and after."""
+    import gc
+
+    from waporta.storage import Database
+    from waporta.storage.stores import load_all_credentials
+
+    db = await Database.open(Path(db_path))
+    saved = list((await load_all_credentials(db)).values())[:count]
+    await db.aclose()
+    settings = ClientSettings(url=url, noise_root_public_key=bytes.fromhex(root))
+    credentials = [Credentials.from_dict(data) for data in saved]
+    gc.collect()
+    before = rss()
+    async with trio.open_nursery() as nursery:
+        clients = []
+        for creds in credentials:
+            ours = Ours(Client(settings, creds, MemoryClientStore(creds)))
+            clients.append(ours)
+            nursery.start_soon(ours.client.run)
+            nursery.start_soon(ours.drain_events)
+        with trio.fail_after(60):
+            for ours in clients:
+                await ours.connected.wait()
+        await trio.sleep(1.0)
+        gc.collect()
+        after = rss()
+        nursery.cancel_scope.cancel()
+    return {"sessions": len(clients), "before": before, "after": after}
+
+
+async def restore_child(url: str, root: str, db_path: str) -> dict[str, float]:
+    """In a fresh process: the hub's supervisor restores every saved session; seconds until all connected."""
+    from waporta.sessions import open_sessions
+    from waporta.storage import Database
+
+    settings = ClientSettings(url=url, noise_root_public_key=bytes.fromhex(root))
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    db = await Database.open(Path(db_path))
+    try:
+        async with open_sessions(db, settings) as sessions:
+            with trio.fail_after(60):
+                for session in sessions.all():
+                    await session.wait_status("connected")
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            return {"sessions": len(sessions.all()), "seconds": seconds, "cpu": cpu, "rss": rss()}
+    finally:
+        await db.aclose()
+
+
+def run_child(args: list[str]) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), *args], check=True, capture_output=True, text=True
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+async def writer(control_url: str, phone: str, to: str, count: int) -> None:
+    """Child process: ``phone``'s simulated phone sends ``count`` texts to ``to`` (8 requests at a time)."""
+    limit = trio.Semaphore(8)
+    async with httpx.AsyncClient(timeout=60) as http, trio.open_nursery() as nursery:
+
+        async def one(i: int) -> None:
+            async with limit:
+                response = await http.post(
+                    f"{control_url}/accounts/{phone}/send", json={"to": to, "text": f"in {i}"}
+                )
+                response.raise_for_status()
+
+        for i in range(count):
+            nursery.start_soon(one, i)
+
+
+# ------------------------------------------------------------------------------------ the report
+
+
+@dataclass
+class Row:
+    name: str
+    unit: str
+    ours: float | None
+    baileys: float | None
+    target: str
+    met: bool | None
+    #: Whether a higher figure is better (for the ratio's reading).
+    higher_better: bool = True
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        f"{'figure':44} {'waproto':>12} {'Baileys 6':>12} {'ratio':>7}  {'target':22} met",
+        "-" * 110,
+    ]
+    for row in rows:
+        ours = "-" if row.ours is None else f"{row.ours:,.3f}" if row.ours < 10 else f"{row.ours:,.0f}"
+        theirs = (
+            "-"
+            if row.baileys is None
+            else f"{row.baileys:,.3f}"
+            if row.baileys < 10
+            else f"{row.baileys:,.0f}"
+        )
+        ratio = "-"
+        if row.ours and row.baileys:
+            ratio = f"{row.ours / row.baileys:.2f}x"
+        met = "-" if row.met is None else "yes" if row.met else "NO"
+        lines.append(
+            f"{row.name + ' (' + row.unit + ')':44} {ours:>12} {theirs:>12} {ratio:>7}  {row.target:22} {met}"
+        )
+    return "\n".join(lines)
+
+
+async def bench(options: argparse.Namespace) -> list[Row]:
+    harness: Any = None
+    if options.baileys:
+        from tests.interop.harness import Harness, unavailable_reason
+
+        reason = unavailable_reason()
+        if reason is not None:
+            raise SystemExit(f"Baileys figures need the harness: {reason} (or pass --no-baileys)")
+        harness = Harness(timeout=180)
+    profile = Profile(options.profile)
+    rows: list[Row] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="waporta-e2e-") as tmp,
+        sandbox_process(Path(tmp) / "sandbox") as sandbox,
+    ):
+        async with httpx.AsyncClient(timeout=60) as http:
+            for phone in (OURS, OURS_TO, THEIRS, THEIRS_TO, WRITER):
+                await control(http, sandbox, "/accounts", {"phone": phone})
+            figures: dict[str, dict[str, float]] = {"ours": {}, "baileys": {}}
+            print("linking our client ...", file=sys.stderr)
+            async with linked_client(http, sandbox, OURS) as ours:
+                print("our client: pipelined sends ...", file=sys.stderr)
+                sent = await ours_send_pipelined(
+                    ours, user(OURS_TO), options.messages, options.inflight, profile
+                )
+                figures["ours"].update(send_rate=sent["rate"], send_cpu=sent["cpu_ms"])
+                print("our client: paced sends ...", file=sys.stderr)
+                latencies = await ours_send_paced(ours, user(OURS_TO), 50, options.paced_seconds)
+                figures["ours"].update(p50=percentile(latencies, 50), p99=percentile(latencies, 99))
+                print("our client: receiving ...", file=sys.stderr)
+                await ours_receive(
+                    ours, sandbox, OURS, 5, Profile(False)
+                )  # the writer's session: not measured
+                figures["ours"]["receive_cpu"] = await ours_receive(
+                    ours, sandbox, OURS, options.received, profile
+                )
+            if harness is not None:
+                print("linking Baileys 6 ...", file=sys.stderr)
+                baileys = await link_baileys(harness, http, sandbox, THEIRS)
+                to = f"{THEIRS_TO}@s.whatsapp.net"
+                await baileys.call(
+                    "bench.send", h=baileys.handle, jid=to, count=10, inflight=1, prefix="warm-up"
+                )
+                print("Baileys: pipelined sends ...", file=sys.stderr)
+                result = await baileys.call(
+                    "bench.send", h=baileys.handle, jid=to, count=options.messages, inflight=options.inflight
+                )
+                figures["baileys"].update(
+                    send_rate=result["acked"] / (result["wallMs"] / 1000),
+                    send_cpu=result["cpuUs"] / result["acked"] / 1000,
+                )
+                print("Baileys: paced sends ...", file=sys.stderr)
+                count = max(1, int(50 * options.paced_seconds))
+                result = await baileys.call("bench.send", h=baileys.handle, jid=to, count=count, rate=50)
+                figures["baileys"].update(
+                    p50=percentile(result["latenciesMs"], 50), p99=percentile(result["latenciesMs"], 99)
+                )
+                print("Baileys: receiving ...", file=sys.stderr)
+                await baileys_receive(baileys, sandbox, THEIRS, 5)
+                figures["baileys"]["receive_cpu"] = await baileys_receive(
+                    baileys, sandbox, THEIRS, options.received
+                )
+                await baileys.call("sock.end", h=baileys.handle)
+            db_path = Path(tmp) / "hub.db"
+            most = max(options.sessions)
+            print(f"linking {most} hub sessions ...", file=sys.stderr)
+            await link_hub_sessions(http, sandbox, db_path, most)
+            root = sandbox.root_public_key.hex()
+            idle: dict[int, float] = {}
+            for n in options.sessions:
+                print(f"idle RSS with {n} sessions ...", file=sys.stderr)
+                got = run_child(["--idle-child", sandbox.url, root, str(db_path), str(n)])
+                idle[n] = (got["after"] - got["before"]) / got["sessions"] / MiB
+            print(f"restoring {most} sessions ...", file=sys.stderr)
+            restored = run_child(["--restore-child", sandbox.url, root, str(db_path)])
+    if harness is not None:
+        harness.close()
+
+    o, b = figures["ours"], figures["baileys"]
+    rows.append(
+        Row(
+            "send rate, pipelined, acked",
+            "msg/s",
+            o["send_rate"],
+            b.get("send_rate"),
+            ">= Baileys (~1,300)",
+            o["send_rate"] >= b.get("send_rate", 1300),
+        )
+    )
+    rows.append(
+        Row(
+            "CPU per sent text",
+            "ms",
+            o["send_cpu"],
+            b.get("send_cpu"),
+            "<= 0.8 ms",
+            o["send_cpu"] <= 0.8,
+            False,
+        )
+    )
+    rows.append(Row("send latency p50 at 50 msg/s", "ms", o["p50"], b.get("p50"), "-", None, False))
+    rows.append(
+        Row("send latency p99 at 50 msg/s", "ms", o["p99"], b.get("p99"), "<= 6 ms", o["p99"] <= 6, False)
+    )
+    rows.append(
+        Row(
+            "CPU per received text",
+            "ms",
+            o["receive_cpu"],
+            b.get("receive_cpu"),
+            "<= 0.25 ms",
+            o["receive_cpu"] <= 0.25,
+            False,
+        )
+    )
+    for n, mib in idle.items():
+        rows.append(
+            Row(f"RSS per idle session, {n} sessions", "MiB", mib, None, "<= 0.5 MiB", mib <= 0.5, False)
+        )
+    rows.append(
+        Row(
+            f"restore + reconnect {restored['sessions']:.0f} sessions",
+            "s",
+            restored["seconds"],
+            None,
+            "< 1 s (100 sessions)",
+            restored["seconds"] < 1 if restored["sessions"] >= 100 else None,
+            False,
+        )
+    )
+    rows.append(Row("  its CPU", "s", restored["cpu"], None, "-", None, False))
+    if options.profile:
+        print(profile.report(), file=sys.stderr)
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="few messages and sessions (a smoke run)")
+    parser.add_argument("--messages", type=int, default=3000, help="texts in the pipelined send run")
+    parser.add_argument("--inflight", type=int, default=100, help="sends in flight at once")
+    parser.add_argument("--paced-seconds", type=float, default=10.0, help="length of the 50 msg/s run")
+    parser.add_argument("--received", type=int, default=2000, help="texts received by each client")
+    parser.add_argument(
+        "--sessions", default="1,10,100", help="idle session counts for RSS (largest: restore)"
+    )
+    parser.add_argument("--no-baileys", dest="baileys", action="store_false", help="our figures only")
+    parser.add_argument("--profile", action="store_true", help="cProfile our send and receive runs")
+    parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    parser.add_argument("--writer", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--idle-child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--restore-child", nargs=3, help=argparse.SUPPRESS)
+    options = parser.parse_args(argv)
+    if options.writer:
+        control_url, phone, to, count = options.writer
+        trio.run(writer, control_url, phone, to, int(count))
+        return 0
+    if options.idle_child:
+        url, root, db_path, count = options.idle_child
+        print(json.dumps(trio.run(idle_child, url, root, db_path, int(count))))
+        return 0
+    if options.restore_child:
+        print(json.dumps(trio.run(restore_child, *options.restore_child)))
+        return 0
+    if options.quick:
+        options.messages, options.paced_seconds, options.received = 50, 1.0, 20
+        options.sessions = "1,2"
+    options.sessions = sorted({int(n) for n in options.sessions.split(",")})
+    started = time.perf_counter()
+    rows = trio.run(bench, options)
+    print(table(rows))
+    print(
+        f"({time.perf_counter() - started:.1f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+    )
+    if options.json:
+        print(json.dumps({row.name: {"ours": row.ours, "baileys": row.baileys} for row in rows}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
