@@ -7,7 +7,9 @@ Two functions, each a stanza in and a stanza out, reading the network through a
   (PROTOCOL.md §6.1, §8). Per requested protocol and user: ``<devices>`` lists the account's device ids
   (``key-index`` on every non-zero device, which Baileys requires), ``<contact type="in|out"/>`` tells
   whether a number is on WhatsApp (the user named by ``jid`` or by ``<contact>+1555…</contact>`` content,
-  Baileys' or whatsmeow's form), ``<lid val="…@lid"/>`` gives the account's LID. Unknown protocols
+  Baileys' or whatsmeow's form; the content is echoed back, and with whatsmeow's
+  ``<contact addressing_mode="lid"/>`` a known account's ``<user>`` has ``jid=<LID>`` and
+  ``pn_jid=<PN>``), ``<lid val="…@lid"/>`` gives the account's LID. Unknown protocols
   (``status``, ``disappearing_mode``, ``business``, …) get an empty element of the same name, which the
   clients read as "nothing to say".
 - :func:`answer_prekey_fetch` answers ``<iq xmlns="encrypt" type="get"><key><user jid/>…</key>`` with
@@ -104,29 +106,37 @@ def _devices_node(registry: Registry, account: Account | None) -> Node:
     return Node("devices", {}, [Node("device-list", {}, devices)])
 
 
-def _user_answer(registry: Registry, user: Node, protocols: list[str]) -> Node | None:
+def _user_answer(registry: Registry, user: Node, query: list[Node]) -> Node | None:
     asked = _jid_attr(user, "jid")
+    attrs: dict[str, str | JID] = {}
     if asked is not None:
         account = account_of(registry, asked)
-        answer_jid = asked.to_non_ad()
+        attrs["jid"] = asked.to_non_ad()
     else:
         number = _contact_number(user)
         if number is None:
             return None
         account = registry.account_by_phone(number)
-        answer_jid = JID(number, DEFAULT_USER_SERVER)
+        attrs["jid"] = JID(number, DEFAULT_USER_SERVER)
     children: list[Node] = []
-    for protocol in protocols:
+    for protocol_node in query:
+        protocol = protocol_node.tag
         if protocol == "devices":
             children.append(_devices_node(registry, account))
         elif protocol == "contact":
-            children.append(Node("contact", {"type": "in" if account is not None else "out"}))
+            contact = user.child("contact")
+            echo = (
+                contact.content if contact is not None and isinstance(contact.content, str | bytes) else None
+            )
+            children.append(Node("contact", {"type": "in" if account is not None else "out"}, echo))
+            if protocol_node.attrs.get("addressing_mode") == "lid" and account is not None:
+                attrs = {"jid": account.lid_jid, "pn_jid": account.jid}  # whatsmeow's form (§8.3)
         elif protocol == "lid":
             lid: dict[str, str | JID] = {"val": account.lid_jid} if account is not None else {}
             children.append(Node("lid", lid))
         else:
             children.append(Node(protocol, {}))
-    return Node("user", {"jid": answer_jid}, children)
+    return Node("user", attrs, children)
 
 
 def answer_usync(iq: Node, registry: Registry) -> Node:
@@ -136,10 +146,9 @@ def answer_usync(iq: Node, registry: Registry) -> Node:
     users = usync.child("list") if usync is not None else None
     if iq.tag != "iq" or usync is None or query is None or users is None:
         return error_result(iq)
-    protocols = [child.tag for child in query.children]
     answers: list[Node] = []
     for user in users.children_with("user"):
-        answer = _user_answer(registry, user, protocols)
+        answer = _user_answer(registry, user, query.children)
         if answer is None:
             return error_result(iq)
         answers.append(answer)
