@@ -1,4 +1,4 @@
-"""1:1 text messaging on a :class:`~waproto.client.Client`: send texts, receive and acknowledge them.
+"""Messaging on a :class:`~waproto.client.Client`: send to users and groups, receive and acknowledge.
 
 ::
 
@@ -6,33 +6,43 @@
     messenger = Messenger(client, on_message)          # plugs into client.stanza_handlers
     sent = await messenger.send_text(JID("15550001111", "s.whatsapp.net"), "hello")   # sent.status == "sent"
 
-**Sending** (PROTOCOL.md §5.3–5.5, §6.1–6.2): the device lists of the recipient and of our own account
-come from a usync query; devices we have no Signal session with get one from a fetched prekey bundle;
-the ``Message`` is padded and encrypted per device (``pkmsg`` until the peer answered on the session,
-then ``msg``), our own other devices getting it wrapped in ``deviceSentMessage``; the stanza is
-``<message id to type="text"><participants><to jid><enc v="2" type/></to>…</participants>`` plus
-``<device-identity>`` (our signed device identity) when any ``pkmsg`` is in it. The server's
-``<ack class="message">`` makes it "sent"; an ack with ``error`` raises ``MessageRefused``; a number with
-no devices raises ``NotOnWhatsApp`` before anything is sent.
+**Addressing** (PROTOCOL.md §6.2.11, §12.3): with ``addressing="lid"`` (the default, as whatsmeow and
+Baileys 7) a DM to a phone number goes to the recipient's LID (from the ``directory``, else a usync
+``<lid/>`` query; cached) with ``peer_recipient_pn``, fanned out to the LID device lists of the recipient
+and of our own LID; ``"pn"`` addresses phone numbers as Baileys 6 does. A recipient without a LID is
+addressed by phone number either way. Signal sessions and sender keys are keyed by the LID whenever it
+is known (``<lid>_1.<device>``, whatsmeow's form; a PN-keyed session is copied over on first use), else
+by the phone number. LID↔PN pairs are learnt from ``sender_lid``/``sender_pn``/``participant_*``/
+``peer_recipient_*`` attributes of incoming stanzas (and handed to the directory's ``learn``).
 
-**Receiving** (§6.5–6.6): each ``<enc>`` of a ``<message>`` is decrypted (``pkmsg``/``msg``), unpadded and
-parsed; a ``deviceSentMessage`` from our own account is unwrapped (the chat is its destination). The
-result is handed to the application's async callback, and only **after** the callback returned is the
-delivery receipt sent, so an application that commits the message in the callback never loses one. A
-message that does not decrypt is reported to the same callback as :class:`UndecryptableMessage` and
-answered with a ``retry`` receipt (and an ``<ack class="message">``). Receipts for messages we sent
-(delivered, read, played) go to the optional ``on_receipt`` callback as :class:`MessageStatus`, then are
-acked; a ``retry`` receipt for a message in the send cache is answered by :meth:`Messenger.run` (a new
-session from a fresh bundle, the message re-encrypted for the asking device only, with ``count``);
-other receipt types are only acked. The callbacks run in
-the client's read loop: they must not wait for the network (no ``send_text`` inside them; hand the
-message to another task instead).
+**Sending 1:1** (§5.3–5.5, §6.1–6.2): device lists (usync, or the ``directory``); sessions from fetched
+prekey bundles where missing; the ``Message`` padded and encrypted per device (``pkmsg`` until answered,
+then ``msg``), our own other devices getting it wrapped in ``deviceSentMessage``; ``<message id to
+type><participants><to jid><enc v="2" type [mediatype]/></to>…</participants>`` plus
+``<device-identity>`` when a ``pkmsg`` is in it. The server's ``<ack class="message">`` makes it "sent";
+an ack with ``error`` raises ``MessageRefused``; a user with no devices raises ``NotOnWhatsApp`` first.
 
-Signal state: :class:`CompanionSignalStore` combines the client's credentials (identity, signed prekey),
-its ``ClientStore`` (one-time prekeys) and in-memory sessions and peer identities.
+**Sending to a group** (§6.3–6.4, pieces in ``waproto.client.groups``): metadata from a ``w:g2`` query
+(cached; dropped when the ack's ``phash`` differs or a ``w:gp2`` notification names the group), every
+member's devices, our sender key (``skmsg``, one for all) and its distribution message 1:1 to each
+member device that has not got it yet (ours included, except this device). LID-mode groups are sent
+with ``addressing_mode="lid"`` from our LID. When a member left since the last fetch, our sender key is
+rotated and distributed afresh.
 
-This module is NOT group messaging (``skmsg`` is reported undecryptable), media, sending read receipts,
-``<keys>`` in retry receipts, LID addressing or device-list caching; those are later slices.
+**Receiving** (§6.5–6.6): each ``<enc>`` is decrypted in order (``pkmsg``/``msg`` with the sender
+device's session, ``skmsg`` with the sender key of (group, participant)); a sender-key distribution is
+processed before the ``skmsg`` that follows it. A ``deviceSentMessage`` from our own account is
+unwrapped (the chat is its destination). The result goes to the application's async callback, and only
+**after** it returned is the delivery receipt sent. A message carrying only a distribution (no content)
+is receipted but not reported. A message that does not decrypt is reported as
+:class:`UndecryptableMessage` and answered with a ``retry`` receipt and an ``<ack>``. Receipts for
+what we sent go to ``on_receipt`` as :class:`MessageStatus`; a ``retry`` receipt is answered by
+:meth:`Messenger.run` (a fresh session from a new bundle; the message re-encrypted for the asking device
+only, for a group message with a fresh distribution inside, §5.7). The callbacks run in the client's
+read loop: they must not wait for the network.
+
+This module is NOT media upload/download, content classification beyond text, read receipts, ``<keys>``
+in retry receipts, or group administration.
 """
 
 from __future__ import annotations
@@ -51,7 +61,17 @@ import trio
 
 from waproto.binary import Node
 from waproto.client.client import Client
-from waproto.client.errors import ClientError, IqTimeout, NotConnected
+from waproto.client.errors import ClientError, IqError, IqTimeout, NotConnected
+from waproto.client.groups import (
+    GroupCache,
+    GroupInfo,
+    SenderKeyMemory,
+    distribution_message,
+    group_stanza,
+    metadata_query,
+    parse_group_info,
+    participant_hash,
+)
 from waproto.errors import (
     DecodeError,
     LocalProtocolError,
@@ -60,18 +80,26 @@ from waproto.errors import (
     RemoteProtocolError,
     WAProtoError,
 )
-from waproto.jid import JID, parse_jid
+from waproto.jid import DEFAULT_USER_SERVER, HIDDEN_USER_SERVER, JID, SERVER_JID, parse_jid
 from waproto.proto import Message, decode
 from waproto.signal import (
     IdentityKeyStore,
+    MemorySenderKeyStore,
     MemorySignalStore,
     PreKeyStore,
     ProtocolAddress,
+    SenderKeyName,
+    SenderKeyRecord,
+    SenderKeyStore,
     SessionStore,
     SignedPreKeyStore,
+    create_distribution_message,
     decrypt,
     encrypt,
+    group_decrypt,
+    group_encrypt,
     pad,
+    process_distribution_message,
     process_pre_key_bundle,
     unpad,
 )
@@ -82,7 +110,9 @@ from waproto.usync import devices_query, parse_devices_result, parse_prekey_resu
 __all__ = [
     "MAX_RETRIES",
     "SEND_CACHE",
+    "Addressing",
     "CompanionSignalStore",
+    "DeviceDirectory",
     "MessageHandler",
     "MessageStatus",
     "Messenger",
@@ -103,13 +133,17 @@ MAX_RETRIES: Final = 5
 #: Retry receipts waiting for :meth:`Messenger.run`; more are dropped (and logged).
 RETRY_QUEUE: Final = 64
 
-#: What a received message is, as far as this slice classifies.
+#: What a received message is, as far as this module classifies.
 MessageKind = Literal["text", "unknown"]
+#: How DMs are addressed: to the recipient's LID (whatsmeow, Baileys 7) or phone number (Baileys 6).
+Addressing = Literal["lid", "pn"]
 
 
 @dataclass(frozen=True, slots=True)
 class SentMessage:
-    """A message the server accepted: its id, ``status`` "sent", and the ``<enc>`` type per device."""
+    """A message the server accepted: its id, ``to`` (as the caller named it), ``status`` "sent", the
+    server's time, and the ``<enc>`` type per device written to 1:1 (for a group: the devices that got
+    our sender-key distribution with this message)."""
 
     id: str
     to: JID
@@ -123,7 +157,8 @@ class ReceivedMessage:
     """A decrypted incoming message (already unwrapped from ``deviceSentMessage`` when ``from_me``)."""
 
     id: str
-    #: The chat: the peer's user JID (for our own devices' messages: the destination).
+    #: The chat: the group, else the peer's user JID as the stanza addressed it (PN or LID; for our own
+    #: devices' messages: the destination).
     chat: JID
     #: The device that sent it.
     sender: JID
@@ -136,6 +171,11 @@ class ReceivedMessage:
     message: Message = field(repr=False)
     #: The sender's display name, if the server gave one.
     push_name: str | None = None
+    #: Whether it was sent to a group (``chat``).
+    group: bool = False
+    #: The sender's other identity as a user JID (its PN when ``sender`` is a LID, or its LID), when the
+    #: stanza said it.
+    sender_alt: JID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +220,22 @@ class SignalStore(IdentityKeyStore, PreKeyStore, SignedPreKeyStore, SessionStore
     (the hub implements it on SQLite; :class:`CompanionSignalStore` keeps sessions in memory)."""
 
 
+class DeviceDirectory(Protocol):
+    """What the Messenger uses of ``waproto.client.directory.Directory`` (device lists and LIDs, cached)."""
+
+    async def devices(self, users: list[JID]) -> dict[JID, list[JID]]:
+        """The device JIDs of each user (empty: not on WhatsApp)."""
+        ...
+
+    async def lid_for(self, pn_users: list[JID]) -> dict[JID, JID]:
+        """The LID user of each phone-number user that has one."""
+        ...
+
+    async def learn(self, node: Node) -> None:
+        """Keep the LID↔PN pairs a stanza's attributes tell."""
+        ...
+
+
 class CompanionSignalStore(MemorySignalStore):
     """Signal stores for a companion device: identity, registration id and signed prekey from the client's
     current credentials, one-time prekeys in the client's store, sessions and peer identities in memory."""
@@ -210,10 +266,6 @@ class CompanionSignalStore(MemorySignalStore):
         return signed if signed.key_id == signed_pre_key_id else None
 
 
-def _address(device: JID) -> ProtocolAddress:
-    return ProtocolAddress(device.user, device.device)
-
-
 def _jid(node: Node, name: str) -> JID | None:
     value = node.attrs.get(name)
     if isinstance(value, JID):
@@ -234,9 +286,41 @@ def _text_of(message: Message) -> str | None:
     return None
 
 
+def _number(value: object) -> int | None:
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else None
+
+
+def _lid_query(users: list[JID], *, sid: str) -> Node:
+    listed = [Node("user", {"jid": user.to_non_ad()}) for user in users]
+    usync = Node(
+        "usync",
+        {"sid": sid, "mode": "query", "last": "true", "index": "0", "context": "message"},
+        [Node("query", {}, [Node("lid", {})]), Node("list", {}, listed)],
+    )
+    return Node("iq", {"xmlns": "usync", "type": "get", "to": SERVER_JID}, [usync])
+
+
+def _parse_lids(answer: Node) -> dict[JID, JID]:
+    usync = answer.child("usync")
+    users = usync.child("list") if usync is not None else None
+    if users is None:
+        raise DecodeError("a usync result without <usync><list>", node=answer)
+    found: dict[JID, JID] = {}
+    for user in users.children_with("user"):
+        jid, lid_node = user.jid_attr("jid", stanza=answer), user.child("lid")
+        lid = None if lid_node is None else lid_node.jid_attr("val", stanza=answer)
+        if jid is not None and lid is not None and lid.server == HIDDEN_USER_SERVER:
+            found[jid.to_non_ad()] = lid.to_non_ad()
+    return found
+
+
 class Messenger:
-    """Sends and receives 1:1 texts on ``client`` (see the module docstring); ``on_message`` gets every
-    incoming message before its receipt goes out. Installs itself in ``client.stanza_handlers``."""
+    """Sends and receives on ``client`` (see the module docstring); ``on_message`` gets every incoming
+    message before its receipt goes out. Installs itself in ``client.stanza_handlers``.
+
+    ``sender_key_store`` keeps group sender keys (memory by default); ``directory`` supplies cached
+    device lists and LIDs (without one, every send asks usync); ``addressing`` is ``"lid"`` or ``"pn"``.
+    """
 
     def __init__(
         self,
@@ -244,26 +328,124 @@ class Messenger:
         on_message: MessageHandler,
         *,
         signal_store: SignalStore | None = None,
+        sender_key_store: SenderKeyStore | None = None,
+        directory: DeviceDirectory | None = None,
+        addressing: Addressing = "lid",
         on_receipt: ReceiptHandler | None = None,
         rng: Callable[[int], bytes] = secrets.token_bytes,
         now: Callable[[], float] = time.time,
     ) -> None:
+        if addressing not in ("lid", "pn"):
+            raise LocalProtocolError(f"addressing is 'lid' or 'pn', not {addressing!r}")
         self.client = client
         self.on_message = on_message
         self.on_receipt = on_receipt
+        self.addressing: Addressing = addressing
+        self.directory = directory
         self._now = now
         #: The Signal state (sessions, identities, keys).
-        self.signal: SignalStore = signal_store or CompanionSignalStore(client)
+        self.signal: SignalStore = CompanionSignalStore(client) if signal_store is None else signal_store
+        #: Group sender keys, ours and other members'.
+        self.sender_keys: SenderKeyStore = MemorySenderKeyStore() if sender_key_store is None else sender_key_store
+        #: Group metadata.
+        self.groups = GroupCache()
+        #: Which devices got our sender key, per group.
+        self.sender_key_memory = SenderKeyMemory()
         self._rng = rng
         self._lock = trio.Lock()  # one Signal operation at a time (never held across a network wait)
         self._acks: dict[str, tuple[trio.Event, list[Node]]] = {}
         self._sid = 0
-        #: Recently sent messages (id → chat, message), for answering retry receipts.
-        self._sent: OrderedDict[str, tuple[JID, Message]] = OrderedDict()
+        self._lid_of: dict[JID, JID] = {}  # PN user → LID user
+        self._pn_of: dict[JID, JID] = {}  # LID user → PN user
+        #: Recently sent messages (id → wire chat, message, media type), for answering retry receipts.
+        self._sent: OrderedDict[str, tuple[JID, Message, str | None]] = OrderedDict()
         self._retries_in, self._retries = trio.open_memory_channel[Node](RETRY_QUEUE)
         client.stanza_handlers["message"] = self._on_message
         client.stanza_handlers["ack"] = self._on_ack
         client.stanza_handlers["receipt"] = self._on_receipt
+        notification_handlers = getattr(client, "notification_handlers", None)
+        if isinstance(notification_handlers, dict):
+            notification_handlers["w:gp2"] = self._on_group_notification
+
+    # ----------------------------------------------------------------- identities and addresses
+
+    def _own(self) -> tuple[JID, JID | None]:
+        creds = self.client.credentials
+        if creds.me is None:
+            raise LocalProtocolError("this device is not paired")
+        return creds.me, None if creds.lid is None else creds.lid.to_non_ad()
+
+    def _is_own_user(self, jid: JID) -> bool:
+        creds = self.client.credentials
+        return any(own is not None and jid.user == own.user for own in (creds.me, creds.lid))
+
+    def _is_this_device(self, device: JID) -> bool:
+        me = self.client.credentials.me
+        return me is not None and device.device == me.device and self._is_own_user(device)
+
+    def remember_lid(self, pn: JID, lid: JID) -> None:
+        """Record that phone-number user ``pn`` is LID user ``lid`` (other servers are ignored)."""
+        pn, lid = pn.to_non_ad(), lid.to_non_ad()
+        if pn.server == DEFAULT_USER_SERVER and lid.server == HIDDEN_USER_SERVER:
+            self._lid_of[pn], self._pn_of[lid] = lid, pn
+
+    def _known_lid(self, pn: JID) -> JID | None:
+        me, lid = self._own()
+        return lid if pn.user == me.user and lid is not None else self._lid_of.get(pn)
+
+    def _known_pn(self, lid: JID) -> JID | None:
+        me, own_lid = self._own()
+        return me.to_non_ad() if own_lid is not None and lid.user == own_lid.user else self._pn_of.get(lid)
+
+    def _address(self, device: JID) -> ProtocolAddress:
+        """The Signal address of ``device``: by LID (``<lid>_1``) when known, else by phone number."""
+        user = device.to_non_ad()
+        if user.server == DEFAULT_USER_SERVER:
+            user = self._known_lid(user) or user
+        name = f"{user.user}_1" if user.server == HIDDEN_USER_SERVER else user.user
+        return ProtocolAddress(name, device.device)
+
+    async def _session_address(self, device: JID) -> ProtocolAddress:
+        """:meth:`_address`, first copying a session kept under the phone number over (call locked)."""
+        address = self._address(device)
+        user = device.to_non_ad()
+        pn = user if user.server == DEFAULT_USER_SERVER else self._known_pn(user)
+        if pn is not None and address.name != pn.user and await self.signal.load_session(address) is None:
+            old = await self.signal.load_session(ProtocolAddress(pn.user, device.device))
+            if old is not None:
+                await self.signal.store_session(address, old)
+        return address
+
+    def _learn(self, node: Node) -> None:
+        sender = _jid(node, "participant") or _jid(node, "from")
+        for subject, names in (
+            (sender, ("participant_lid", "participant_pn", "sender_lid", "sender_pn")),
+            (_jid(node, "recipient"), ("peer_recipient_lid", "peer_recipient_pn")),
+        ):
+            for name in names:
+                alt = _jid(node, name)
+                if subject is not None and alt is not None:
+                    self.remember_lid(subject, alt) if alt.is_lid else self.remember_lid(alt, subject)
+
+    async def lids_for(self, users: list[JID]) -> dict[JID, JID]:
+        """The LID user of each phone-number user that has one (known, else the directory or usync)."""
+        found: dict[JID, JID] = {}
+        missing: list[JID] = []
+        for user in (u.to_non_ad() for u in users):
+            lid = self._known_lid(user)
+            if lid is not None:
+                found[user] = lid
+            elif user not in missing:
+                missing.append(user)
+        if missing:
+            if self.directory is not None:
+                fetched = await self.directory.lid_for(missing)
+            else:
+                fetched = _parse_lids(await self.client.query(_lid_query(missing, sid=self._new_sid())))
+            for pn, lid in fetched.items():
+                self.remember_lid(pn, lid)
+                found[pn.to_non_ad()] = lid.to_non_ad()
+        return found
 
     # ----------------------------------------------------------------- sending
 
@@ -275,103 +457,189 @@ class Messenger:
         digest = hashlib.sha256(struct.pack(">Q", int(self._now())) + user + self._rng(16)).hexdigest()
         return "3EB0" + digest[:18].upper()
 
-    async def devices(self, users: list[JID]) -> dict[JID, list[JID]]:
-        """The device JIDs of each user (a usync query; an empty list: not on WhatsApp)."""
+    def _new_sid(self) -> str:
         self._sid += 1
-        answer = await self.client.query(devices_query(users, sid=f"{self._rng(4).hex()}.{self._sid}"))
-        found = parse_devices_result(answer)
+        return f"{self._rng(4).hex()}.{self._sid}"
+
+    async def devices(self, users: list[JID]) -> dict[JID, list[JID]]:
+        """The device JIDs of each user (the directory's, else a usync query; empty: not on WhatsApp)."""
+        if self.directory is not None:
+            return await self.directory.devices(users)
+        found = parse_devices_result(await self.client.query(devices_query(users, sid=self._new_sid())))
         return {
-            user.to_non_ad(): [JID(user.user, user.server, device=d) for d in found.get(user.to_non_ad(), [])]
+            user.to_non_ad(): [user.to_non_ad().with_device(d) for d in found.get(user.to_non_ad(), [])]
             for user in users
         }
 
     async def _ensure_sessions(self, devices: list[JID]) -> None:
         async with self._lock:
-            missing = [d for d in devices if await self.signal.load_session(_address(d)) is None]
+            missing = [d for d in devices if await self.signal.load_session(await self._session_address(d)) is None]
         if not missing:
             return
         bundles = parse_prekey_result(await self.client.query(prekey_query(missing)))
         async with self._lock:
             for device, bundle in bundles.items():
-                if bundle is None or await self.signal.load_session(_address(device)) is not None:
+                address = self._address(device)
+                if bundle is None or await self.signal.load_session(address) is not None:
                     continue
                 await process_pre_key_bundle(
-                    _address(device),
-                    bundle,
-                    identity_store=self.signal,
-                    session_store=self.signal,
-                    rng=self._rng,
+                    address, bundle, identity_store=self.signal, session_store=self.signal, rng=self._rng
                 )
 
-    async def send_text(self, to: JID, text: str, *, message_id: str | None = None) -> SentMessage:
-        """Send ``text`` to the user ``to``; returns once the server acked it ("sent").
+    async def _encrypt_each(
+        self, devices: list[JID], plain: Callable[[JID], bytes], enc_attrs: dict[str, str | JID]
+    ) -> tuple[list[Node], dict[JID, str]]:
+        """``<to jid><enc/></to>`` for each device we have a session with (call with the lock held)."""
+        participants: list[Node] = []
+        encryptions: dict[JID, str] = {}
+        for device in devices:
+            address = self._address(device)
+            if await self.signal.load_session(address) is None:
+                log.info("no session with %s (it published no keys): skipped", device)
+                continue
+            cipher = await encrypt(
+                address, pad(plain(device), self._rng), identity_store=self.signal, session_store=self.signal
+            )
+            encryptions[device] = cipher.type
+            enc = Node("enc", {**enc_attrs, "type": cipher.type}, cipher.body)
+            participants.append(Node("to", {"jid": device}, [enc]))
+        return participants, encryptions
 
-        ``NotOnWhatsApp`` when ``to`` has no devices, ``MessageRefused`` for an ack with an error,
-        ``IqTimeout`` when no ack comes within the client's ``iq_timeout``, ``NotConnected`` offline.
+    async def send_text(self, to: JID, text: str, *, message_id: str | None = None) -> SentMessage:
+        """Send ``text`` to ``to`` (a user, PN or LID, or a group); returns once the server acked it.
+
+        ``NotOnWhatsApp`` when ``to`` has no devices (or is an unknown group), ``MessageRefused`` for an
+        ack with an error, ``IqTimeout`` when no ack comes within the client's ``iq_timeout``,
+        ``NotConnected`` offline.
         """
         return await self.send_message(to, Message(conversation=text), message_id=message_id)
 
-    async def send_message(self, to: JID, message: Message, *, message_id: str | None = None) -> SentMessage:
-        """Send any ``Message`` 1:1 (see :meth:`send_text`)."""
-        me = self.client.credentials.me
-        if me is None:
-            raise LocalProtocolError("this device is not paired")
+    async def send_message(
+        self, to: JID, message: Message, *, message_id: str | None = None, media_type: str | None = None
+    ) -> SentMessage:
+        """Send any ``Message`` (see :meth:`send_text`). ``media_type`` (image, document, …) is written as
+        ``mediatype`` on the ``<enc>``s (in a group: on the ``skmsg``) and makes the stanza ``type="media"``."""
+        me, own_lid = self._own()
+        message_id = message_id or self.new_message_id()
         if to.is_group:
-            raise LocalProtocolError("group messages are not supported yet")
-        chat = to.to_non_ad()
-        lid = self.client.credentials.lid
-        own_user = lid.to_non_ad() if chat.is_lid and lid is not None else me.to_non_ad()
-        lists = await self.devices([chat] if chat == own_user else [chat, own_user])
-        if not lists.get(chat):
+            return await self._send_group(to.to_non_ad(), message, message_id, media_type)
+        chat = wire = to.to_non_ad()
+        own_user, peer_pn = me.to_non_ad(), None
+        if chat.is_lid:
+            own_user, peer_pn = own_lid or own_user, self._known_pn(chat)
+        elif self.addressing == "lid" and own_lid is not None and chat.server == DEFAULT_USER_SERVER:
+            lid = (await self.lids_for([chat])).get(chat)
+            if lid is not None:
+                wire, own_user, peer_pn = lid, own_lid, chat
+        lists = await self.devices([wire] if wire == own_user else [wire, own_user])
+        if not lists.get(wire):
             raise NotOnWhatsApp(f"{chat.user} is not on WhatsApp")
-        targets = [d for d in lists[chat] if d.device != me.device or d.user != me.user]
-        own = [d for d in lists.get(own_user, []) if d.device != me.device and d not in targets]
+        targets = [d for d in lists[wire] if not self._is_this_device(d)]
+        own = [d for d in lists.get(own_user, []) if not self._is_this_device(d) and d not in targets]
         await self._ensure_sessions(targets + own)
         wrapped = Message()
-        wrapped.device_sent_message.destination_jid = str(chat)
+        wrapped.device_sent_message.destination_jid = str(wire)
         wrapped.device_sent_message.message.CopyFrom(message)
         if message.HasField("message_context_info"):
             wrapped.message_context_info.CopyFrom(message.message_context_info)
         plain, plain_own = message.SerializeToString(), wrapped.SerializeToString()
-        participants: list[Node] = []
-        encryptions: dict[JID, str] = {}
+        enc_attrs: dict[str, str | JID] = {"v": "2"}
+        if media_type is not None:
+            enc_attrs["mediatype"] = media_type
         async with self._lock:
-            for device in targets + own:
-                address = _address(device)
-                if await self.signal.load_session(address) is None:
-                    log.info("no session with %s (it published no keys): skipped", device)
-                    continue
-                body = plain_own if device.user == me.user else plain
-                cipher = await encrypt(
-                    address, pad(body, self._rng), identity_store=self.signal, session_store=self.signal
-                )
-                encryptions[device] = cipher.type
-                participants.append(
-                    Node("to", {"jid": device}, [Node("enc", {"v": "2", "type": cipher.type}, cipher.body)])
-                )
-        if not any(d.user == chat.user for d in encryptions):
+            participants, encryptions = await self._encrypt_each(
+                targets + own, lambda d: plain_own if self._is_own_user(d) else plain, enc_attrs
+            )
+        if not any(d.user == wire.user for d in encryptions):
             raise NotOnWhatsApp(f"no device of {chat.user} can be written to")
-        message_id = message_id or self.new_message_id()
+        attrs: dict[str, str | JID] = {"id": message_id, "to": wire, "type": "text" if media_type is None else "media"}
+        if peer_pn is not None:
+            attrs["peer_recipient_pn"] = peer_pn
         children = [Node("participants", {}, participants)]
         account = self.client.credentials.account
         if account is not None and "pkmsg" in encryptions.values():
             children.append(Node("device-identity", {}, account))
-        stanza = Node("message", {"id": message_id, "to": chat, "type": "text"}, children)
-        self._sent[message_id] = (chat, message)  # before sending: a retry may come before the ack
+        ack = await self._send_and_wait_ack(Node("message", attrs, children), message_id, wire, message, media_type)
+        return SentMessage(message_id, chat, "sent", _number(ack.attrs.get("t")), encryptions)
+
+    async def group_info(self, group: JID) -> GroupInfo:
+        """``group``'s metadata (cached). ``NotOnWhatsApp`` for an unknown group, ``MessageRefused`` for
+        one we are not in. A member that left since the last fetch rotates our sender key there."""
+        group = group.to_non_ad()
+        cached = self.groups.get(group)
+        if cached is not None:
+            return cached
+        try:
+            info = parse_group_info(await self.client.query(metadata_query(group)))
+        except IqError as exc:
+            if exc.error_code == 404:
+                raise NotOnWhatsApp(f"no group {group}") from exc
+            if exc.error_code in (401, 403):
+                raise MessageRefused(f"not a participant of {group}", code=str(exc.error_code)) from exc
+            raise
+        for participant in info.participants:
+            if participant.lid is not None and participant.phone_number is not None:
+                self.remember_lid(participant.phone_number, participant.lid)
+        if self.groups.put(info):
+            me, _ = self._own()
+            async with self._lock:  # someone left: a new sender key they never see
+                await self.sender_keys.store_sender_key(
+                    SenderKeyName(str(group), self._address(me)), SenderKeyRecord()
+                )
+            self.sender_key_memory.reset(group)
+        return info
+
+    async def _send_group(
+        self, group: JID, message: Message, message_id: str, media_type: str | None
+    ) -> SentMessage:
+        me, own_lid = self._own()
+        info = await self.group_info(group)
+        own_user = me.to_non_ad()
+        if info.addressing_mode == "lid":
+            if own_lid is None:
+                raise LocalProtocolError(f"{group} addresses members by LID, and our LID is not known")
+            own_user = own_lid
+        users = info.members + ([] if own_user in info.members else [own_user])
+        lists = await self.devices(users)
+        every = [device for user in users for device in lists.get(user.to_non_ad(), [])]
+        fanout = [device for device in every if not self._is_this_device(device)]
+        self.sender_key_memory.retain(group, fanout)
+        lacking = [device for device in fanout if not self.sender_key_memory.has(group, device)]
+        await self._ensure_sessions(lacking)
+        name = SenderKeyName(str(group), self._address(me))
+        async with self._lock:
+            skdm = distribution_message(group, await create_distribution_message(self.sender_keys, name, self._rng))
+            plain = skdm.SerializeToString()
+            participants, encryptions = await self._encrypt_each(lacking, lambda _: plain, {"v": "2"})
+            skmsg = await group_encrypt(self.sender_keys, name, pad(message.SerializeToString(), self._rng))
+        account = self.client.credentials.account
+        phash = participant_hash(every)
+        stanza = group_stanza(
+            message_id=message_id,
+            group=group,
+            participants=participants,
+            skmsg=skmsg,
+            phash=phash,
+            stanza_type="text" if media_type is None else "media",
+            media_type=media_type,
+            addressing_mode=info.addressing_mode,
+            device_identity=account if account is not None and "pkmsg" in encryptions.values() else None,
+        )
+        ack = await self._send_and_wait_ack(stanza, message_id, group, message, media_type)
+        self.sender_key_memory.add(group, encryptions)
+        server_phash = ack.attrs.get("phash")
+        if isinstance(server_phash, str) and server_phash and server_phash != phash:
+            log.info("the server's participant hash for %s differs: its metadata is fetched again", group)
+            self.groups.invalidate(group)
+        return SentMessage(message_id, group, "sent", _number(ack.attrs.get("t")), encryptions)
+
+    async def _send_and_wait_ack(
+        self, stanza: Node, message_id: str, chat: JID, message: Message, media_type: str | None
+    ) -> Node:
+        """Send ``stanza`` (kept for retries first: one may come before the ack) and return its ack."""
+        self._sent[message_id] = (chat, message, media_type)
         while len(self._sent) > SEND_CACHE:
             self._sent.popitem(last=False)
-        ack = await self._send_and_wait_ack(stanza, message_id)
-        error = ack.attrs.get("error")
-        if error is not None:
-            self._sent.pop(message_id, None)
-            raise MessageRefused(
-                f"the server refused message {message_id}: {error}", node=ack, code=str(error)
-            )
-        t = ack.attrs.get("t")
-        timestamp = int(t) if isinstance(t, str) and t.isascii() and t.isdigit() else None
-        return SentMessage(message_id, chat, "sent", timestamp, encryptions)
-
-    async def _send_and_wait_ack(self, stanza: Node, message_id: str) -> Node:
         done, box = trio.Event(), list[Node]()
         self._acks[message_id] = (done, box)
         try:
@@ -382,7 +650,12 @@ class Messenger:
             self._acks.pop(message_id, None)
         if not box:
             raise IqTimeout(f"no server ack for message {message_id}")
-        return box[0]
+        ack = box[0]
+        error = ack.attrs.get("error")
+        if error is not None:
+            self._sent.pop(message_id, None)
+            raise MessageRefused(f"the server refused message {message_id}: {error}", node=ack, code=str(error))
+        return ack
 
     async def _on_ack(self, node: Node) -> None:
         if node.attrs.get("class") != "message":
@@ -391,6 +664,11 @@ class Messenger:
         if waiting is not None:
             waiting[1].append(node)
             waiting[0].set()
+
+    async def _on_group_notification(self, node: Node) -> None:
+        group = _jid(node, "from")
+        if group is not None and group.is_group:
+            self.groups.invalidate(group)
 
     # ----------------------------------------------------------------- retry receipts
 
@@ -408,48 +686,54 @@ class Messenger:
         message_id = str(receipt.attrs.get("id", ""))
         device = _jid(receipt, "participant") or _jid(receipt, "from")
         retry = receipt.child("retry")
-        count = retry.attrs.get("count") if retry is not None else None
-        number = int(count) if isinstance(count, str) and count.isascii() and count.isdigit() else 1
+        number = _number(retry.attrs.get("count") if retry is not None else None) or 1
         sent = self._sent.get(message_id)
         me = self.client.credentials.me
         if device is None or device.is_group or sent is None or me is None:
             log.info("retry receipt for %s from %s: nothing to resend", message_id, device)
             return
+        self.sender_key_memory.forget_device(device)
         if number > MAX_RETRIES:
             log.info("retry %d for %s from %s: giving up", number, message_id, device)
             return
-        chat, message = sent
-        bundles = parse_prekey_result(await self.client.query(prekey_query([device])))
-        bundle = bundles.get(device)
+        chat, message, media_type = sent
+        bundle = parse_prekey_result(await self.client.query(prekey_query([device]))).get(device)
         if bundle is None:
             raise MessageRefused(f"no prekey bundle for {device} to answer its retry")
-        plain = message
-        if device.user == me.user:
-            plain = Message()
-            plain.device_sent_message.destination_jid = str(chat)
-            plain.device_sent_message.message.CopyFrom(message)
+        plain = Message()
         async with self._lock:
+            if chat.is_group:  # with our sender key as it is now, for what comes next
+                plain.CopyFrom(message)
+                name = SenderKeyName(str(chat), self._address(me))
+                skdm = distribution_message(chat, await create_distribution_message(self.sender_keys, name, self._rng))
+                plain.sender_key_distribution_message.CopyFrom(skdm.sender_key_distribution_message)
+            elif self._is_own_user(device):
+                plain.device_sent_message.destination_jid = str(chat)
+                plain.device_sent_message.message.CopyFrom(message)
+            else:
+                plain.CopyFrom(message)
+            address = await self._session_address(device)
             await process_pre_key_bundle(
-                _address(device), bundle, identity_store=self.signal, session_store=self.signal, rng=self._rng
+                address, bundle, identity_store=self.signal, session_store=self.signal, rng=self._rng
             )
             cipher = await encrypt(
-                _address(device),
-                pad(plain.SerializeToString(), self._rng),
-                identity_store=self.signal,
-                session_store=self.signal,
+                address, pad(plain.SerializeToString(), self._rng), identity_store=self.signal, session_store=self.signal
             )
-        enc = Node("enc", {"v": "2", "type": cipher.type, "count": str(number)}, cipher.body)
-        children = [enc]
+        enc_attrs: dict[str, str | JID] = {"v": "2", "type": cipher.type, "count": str(number)}
+        if media_type is not None:
+            enc_attrs["mediatype"] = media_type
+        children = [Node("enc", enc_attrs, cipher.body)]
         account = self.client.credentials.account
         if account is not None and cipher.type == "pkmsg":
             children.append(Node("device-identity", {}, account))
-        attrs: dict[str, str | JID] = {
-            "id": message_id,
-            "to": device,
-            "type": "text",
-            "device_fanout": "false",
-        }
+        attrs: dict[str, str | JID] = {"id": message_id, "type": "text" if media_type is None else "media"}
+        if chat.is_group:
+            attrs.update({"to": chat, "participant": device})
+        else:
+            attrs.update({"to": device, "device_fanout": "false"})
         await self.client.send_node(Node("message", attrs, children))
+        if chat.is_group:
+            self.sender_key_memory.add(chat, [device])
         log.info("resent %s to %s (retry %d)", message_id, device, number)
 
     # ----------------------------------------------------------------- receiving
@@ -460,24 +744,30 @@ class Messenger:
         if not isinstance(message_id, str) or not message_id or sender_from is None:
             log.warning("a <message> without id or from: dropped")
             return
-        sender = _jid(node, "participant") if sender_from.is_group else sender_from
+        group = sender_from.to_non_ad() if sender_from.is_group else None
+        sender = _jid(node, "participant") if group is not None else sender_from
         if sender is None:
             await self._fail(node, message_id, None, DecodeError("a group message without participant"))
             return
+        self._learn(node)
+        if self.directory is not None:
+            try:
+                await self.directory.learn(node)
+            except WAProtoError as exc:
+                log.warning("the directory could not learn from message %s: %s", message_id, exc)
         try:
-            content = await self._decrypt(node, sender)
+            content = await self._decrypt(node, sender, group)
         except (RemoteProtocolError, LocalProtocolError) as exc:
             await self._fail(node, message_id, sender, exc)
             return
-        me = self.client.credentials.me
-        from_me = me is not None and sender.user == me.user
+        from_me = self._is_own_user(sender)
         receipt: dict[str, str | JID] = {"id": message_id, "to": sender_from}
-        if sender_from.is_group:
+        if group is not None:
             receipt["participant"] = sender
         if from_me:
             receipt["type"] = "sender"
         if content is not None:
-            chat = sender_from.to_non_ad()
+            chat = group or sender_from.to_non_ad()
             if from_me and content.HasField("device_sent_message"):
                 destination = content.device_sent_message.destination_jid
                 content = content.device_sent_message.message
@@ -487,49 +777,82 @@ class Messenger:
                 except LocalProtocolError:
                     chat = recipient or chat
             text = _text_of(content)
-            t = node.attrs.get("t")
             notify = node.attrs.get("notify")
             await self.on_message(
                 ReceivedMessage(
                     id=message_id,
                     chat=chat,
                     sender=sender,
-                    timestamp=int(t) if isinstance(t, str) and t.isascii() and t.isdigit() else 0,
+                    timestamp=_number(node.attrs.get("t")) or 0,
                     from_me=from_me,
                     kind="text" if text is not None else "unknown",
                     text=text,
                     message=content,
                     push_name=notify if isinstance(notify, str) else None,
+                    group=group is not None,
+                    sender_alt=self._sender_alt(node, sender, group is not None),
                 )
             )
         await self._send_receipt(Node("receipt", receipt))
 
-    async def _decrypt(self, node: Node, sender: JID) -> Message | None:
+    @staticmethod
+    def _sender_alt(node: Node, sender: JID, in_group: bool) -> JID | None:
+        names = ("participant_lid", "participant_pn") if in_group else ()
+        for name in (*names, "sender_lid", "sender_pn"):
+            alt = _jid(node, name)
+            if alt is not None and alt.server != sender.server:
+                return alt.to_non_ad()
+        return None
+
+    async def _decrypt(self, node: Node, sender: JID, group: JID | None) -> Message | None:
+        """The message's content, or None when it only carried a sender-key distribution."""
         encs = node.children_with("enc")
         if not encs:
             raise DecodeError("a message without <enc>")
         content: Message | None = None
         async with self._lock:
+            address = await self._session_address(sender)
             for enc in encs:
                 kind, body = enc.attrs.get("type"), enc.content
-                if kind not in ("pkmsg", "msg"):
-                    raise DecodeError(f"unsupported <enc type={kind!r}> (group messages come later)")
                 if not isinstance(body, bytes):
                     raise DecodeError("an <enc> without binary content")
-                result = await decrypt(
-                    _address(sender),
-                    str(kind),
-                    body,
-                    identity_store=self.signal,
-                    session_store=self.signal,
-                    pre_key_store=self.signal,
-                    signed_pre_key_store=self.signal,
-                    rng=self._rng,
-                )
-                message = decode(Message, unpad(result.plaintext))
+                if kind == "skmsg":
+                    if group is None:
+                        raise DecodeError("an skmsg outside a group")
+                    plaintext = await group_decrypt(self.sender_keys, SenderKeyName(str(group), address), body)
+                elif kind in ("pkmsg", "msg"):
+                    result = await decrypt(
+                        address,
+                        str(kind),
+                        body,
+                        identity_store=self.signal,
+                        session_store=self.signal,
+                        pre_key_store=self.signal,
+                        signed_pre_key_store=self.signal,
+                        rng=self._rng,
+                    )
+                    plaintext = result.plaintext
+                else:
+                    raise DecodeError(f"unsupported <enc type={kind!r}>")
+                message = decode(Message, unpad(plaintext))
+                if message.HasField("sender_key_distribution_message"):
+                    await self._process_distribution(message, address, group)
                 if any(f.name != "message_context_info" for f, _ in message.ListFields()):
                     content = message
         return content
+
+    async def _process_distribution(self, message: Message, sender: ProtocolAddress, group: JID | None) -> None:
+        skdm = message.sender_key_distribution_message
+        message.ClearField("sender_key_distribution_message")
+        if group is None:
+            try:
+                group = parse_jid(skdm.group_id)
+            except LocalProtocolError as exc:
+                raise DecodeError(f"a sender-key distribution for {skdm.group_id[:40]!r}") from exc
+            if not group.is_group:
+                raise DecodeError(f"a sender-key distribution for {group}, not a group")
+        name = SenderKeyName(str(group.to_non_ad()), sender)
+        await process_distribution_message(self.sender_keys, name, skdm.axolotl_sender_key_distribution_message)
 
     async def _fail(self, node: Node, message_id: str, sender: JID | None, error: Exception) -> None:
         log.info("message %s from %s does not decrypt: %s", message_id, sender, error)

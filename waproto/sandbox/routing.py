@@ -15,7 +15,8 @@ Facts followed (PROTOCOL.md §6.2–6.6):
 - A group ``<message to=<group>@g.us>`` carries the sender-key distribution in ``<participants>`` for the
   devices that lack it and one ``<enc type="skmsg">`` for all: every device of every participant (except
   the sending device) gets ``<message from=<group> participant=<sender device> …>`` with its own ``<enc>``
-  (if any) followed by the ``skmsg``.
+  (if any) followed by the ``skmsg``. A retry resend ``<message to=<group> participant=<device>>`` with
+  an ``<enc>`` directly under it goes to that member device only.
 - The sender gets ``<ack class="message" id from=<to> t>``; a message the server refuses gets the same
   ack with ``error`` (400 malformed, 404 unknown recipient or group, 403 not a participant).
 - A ``<receipt id to [participant] [type]>`` goes back to every device of the account it names (in a
@@ -233,6 +234,12 @@ def _route_group(
     if problem is not None:
         return _refuse(message, "400", problem, now)
     skmsgs = [enc for enc in message.children_with("enc") if enc.attrs.get("type") == "skmsg"]
+    direct = [enc for enc in message.children_with("enc") if enc.attrs.get("type") != "skmsg"]
+    target = _jid(message, "participant")  # a retry resend: <message to=group participant=device><enc/>
+    target_account = account_of(registry, target) if target is not None and direct else None
+    if target is not None and target_account is not None and target_account in members:
+        for enc in direct:
+            plan.add(_pn_device(target_account, target.device), enc)
     if not skmsgs and not plan.encs:
         return _refuse(message, "400", "a group message without any <enc>", now)
     identity = message.child("device-identity")

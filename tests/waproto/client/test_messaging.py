@@ -22,7 +22,13 @@ from tests.waproto.client.test_sandbox import PHONE, link_by_qr, next_event, set
 from tests.waproto.sandbox.interop_helpers import Served, served_sandbox
 from waproto.binary import Node
 from waproto.client import Client, ClientSettings, Connected, MemoryClientStore, open_client
-from waproto.client.messaging import MessageStatus, Messenger, ReceivedMessage, UndecryptableMessage
+from waproto.client.messaging import (
+    Addressing,
+    MessageStatus,
+    Messenger,
+    ReceivedMessage,
+    UndecryptableMessage,
+)
 from waproto.credentials import Credentials
 from waproto.errors import NotOnWhatsApp
 from waproto.jid import DEFAULT_USER_SERVER, JID
@@ -114,19 +120,27 @@ class PhoneSpy:
                 await self._arrived.wait()
 
 
-async def connected_messenger(client: Client, inbox: Inbox) -> Messenger:
-    messenger = Messenger(client, inbox, on_receipt=inbox.status)
+async def connected_messenger(client: Client, inbox: Inbox, addressing: Addressing = "pn") -> Messenger:
+    messenger = Messenger(client, inbox, on_receipt=inbox.status, addressing=addressing)
     assert isinstance(await next_event(client, Connected), Connected)
     return messenger
 
 
-async def test_text_to_echo_and_back(served: Served) -> None:
+def addressed(served: Served, phone: str, addressing: Addressing) -> JID:
+    """The user JID messages to ``phone`` are addressed to: its LID in "lid" mode, else its number."""
+    account = served.sandbox.network.accounts[phone].account
+    return account.lid_jid if addressing == "lid" else account.jid
+
+
+@pytest.mark.parametrize("addressing", ["pn", "lid"])
+async def test_text_to_echo_and_back(served: Served, addressing: Addressing) -> None:
     store = await linked(served)
     assert store.credentials is not None
     inbox = Inbox(served)
     echo_jid = JID(ECHO, DEFAULT_USER_SERVER)
+    echo_wire = addressed(served, ECHO, addressing)
     async with open_client(settings_for(served), store.credentials, store) as client:
-        messenger = await connected_messenger(client, inbox)
+        messenger = await connected_messenger(client, inbox, addressing)
         spy = PhoneSpy(await served.sandbox.messaging.phone(ECHO))
         with trio.fail_after(15):
             sent = await messenger.send_text(echo_jid, "hello sandbox")
@@ -136,8 +150,8 @@ async def test_text_to_echo_and_back(served: Served) -> None:
         assert len(sent.id) == 22
         # The echo's phone and our own phone each got a prekey message (our own one wrapped).
         assert sent.encryptions == {
-            echo_jid.with_device(0): "pkmsg",
-            JID(PHONE, DEFAULT_USER_SERVER): "pkmsg",
+            echo_wire.with_device(0): "pkmsg",
+            addressed(served, PHONE, addressing): "pkmsg",
         }
 
         echo_phone = await served.sandbox.messaging.phone(ECHO)
@@ -148,7 +162,7 @@ async def test_text_to_echo_and_back(served: Served) -> None:
         own_phone = await served.sandbox.messaging.phone(PHONE)
         mirrored = own_phone.find(sent.id, "out")
         assert mirrored is not None  # device-sent copy, unwrapped by our own phone
-        assert (mirrored.chat, mirrored.text) == (echo_jid, "hello sandbox")
+        assert (mirrored.chat, mirrored.text) == (echo_wire, "hello sandbox")
 
         echoed = await inbox.next()
         assert isinstance(echoed, ReceivedMessage)
@@ -158,7 +172,9 @@ async def test_text_to_echo_and_back(served: Served) -> None:
             echo_jid,
             False,
         )
-        assert echoed.sender == echo_jid.with_device(0)
+        assert echoed.sender == echo_jid.with_device(0)  # the sandbox's phones always answer by number
+        assert echoed.sender_alt == served.sandbox.network.accounts[ECHO].account.lid_jid
+        assert not echoed.group
         assert echoed.push_name == "Echo"
         # The delivery receipt went out only after the callback had the message.
         me = client.credentials.me
@@ -169,15 +185,15 @@ async def test_text_to_echo_and_back(served: Served) -> None:
         assert entry is not None
         assert entry.receipts[str(me)] == "delivered"
 
-        # The echo's phone said "delivered" for our text: a status for it.
+        # The echo's phone said "delivered" for our text: a status for it (from the address we wrote to).
         status = await inbox.status_for(sent.id)
-        assert (status.status, status.device, status.chat) == ("delivered", echo_jid.with_device(0), echo_jid)
+        assert (status.status, status.device, status.chat) == ("delivered", echo_wire.with_device(0), echo_wire)
 
         # The second text reuses the session with the echo (which answered on it): a plain msg, no bundle.
         bundles_left = len(served.sandbox.network.accounts[ECHO].pre_keys)
         with trio.fail_after(15):
             again = await messenger.send_text(echo_jid, "second")
-        assert again.encryptions[echo_jid.with_device(0)] == "msg"
+        assert again.encryptions[echo_wire.with_device(0)] == "msg"
         assert len(served.sandbox.network.accounts[ECHO].pre_keys) == bundles_left
         second = echo_phone.find(again.id, "in")
         assert second is not None
@@ -286,7 +302,8 @@ def test_message_ids_are_v2() -> None:
     assert messenger.new_message_id() == "3EB0" + expected[:18].upper()
 
 
-async def test_retry_receipt_is_answered_with_a_fresh_session(served: Served) -> None:
+@pytest.mark.parametrize("addressing", ["pn", "lid"])
+async def test_retry_receipt_is_answered_with_a_fresh_session(served: Served, addressing: Addressing) -> None:
     store = await linked(served)
     assert store.credentials is not None
     inbox = Inbox(served)
@@ -295,7 +312,7 @@ async def test_retry_receipt_is_answered_with_a_fresh_session(served: Served) ->
         open_client(settings_for(served), store.credentials, store) as client,
         trio.open_nursery() as nursery,
     ):
-        messenger = await connected_messenger(client, inbox)
+        messenger = await connected_messenger(client, inbox, addressing)
         await nursery.start(messenger.run)
         echo_phone = await served.sandbox.messaging.phone(ECHO)
         spy = PhoneSpy(echo_phone)
@@ -307,7 +324,7 @@ async def test_retry_receipt_is_answered_with_a_fresh_session(served: Served) ->
         echo_phone.store.sessions.clear()  # the echo's phone lost its session with us
         with trio.fail_after(15):
             lost = await messenger.send_text(echo_jid, "two")
-        assert lost.encryptions[echo_jid.with_device(0)] == "msg"
+        assert lost.encryptions[addressed(served, ECHO, addressing).with_device(0)] == "msg"
         assert echo_phone.find(lost.id, "in") is None  # it could not decrypt: it asked for a retry
         # Our answer is a new prekey message; the phone decrypts it and the echo comes back.
         again = await inbox.next()

@@ -1,0 +1,231 @@
+"""Group messaging pieces for :class:`~waproto.client.messaging.Messenger`: metadata, caches, stanzas.
+
+Sans-I/O helpers (PROTOCOL.md §6.3–6.4, §5.6–5.7):
+
+- :func:`metadata_query` builds ``<iq xmlns="w:g2" type="get" to=<group>><query request="interactive"/>``;
+  :func:`parse_group_info` reads the answer's ``<group id subject addressing_mode><participant jid
+  [lid|phone_number] [type]/>…`` into a :class:`GroupInfo` (``DecodeError`` for anything malformed).
+- :class:`GroupCache` keeps the metadata per group until invalidated (a server ack whose ``phash``
+  differs from ours, a ``w:gp2`` notification), and says which members left since the last fetch.
+- :class:`SenderKeyMemory` remembers, per group, which devices already hold our sender key
+  (their distribution message went out and the server acked it); a device is forgotten when it asks for
+  a retry or drops out of its user's device list, and a whole group when our sender key is rotated.
+- :func:`participant_hash` is whatsmeow's ``phash`` v2 over the fan-out devices;
+  :func:`distribution_message` wraps our Signal SKDM bytes in ``Message.senderKeyDistributionMessage``;
+  :func:`group_stanza` assembles ``<message id to=<group> type [addressing_mode] phash><participants>…
+  </participants>[<device-identity>]<enc v="2" type="skmsg" [mediatype]>…</enc></message>`` (child order as
+  whatsmeow sends it).
+
+This module does NOT encrypt, query the server or hold Signal state: the Messenger does that and uses
+these pieces. It has no notion of admin actions (create, add, remove): only what sending and receiving
+need.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from waproto.binary import Node
+from waproto.errors import DecodeError
+from waproto.jid import GROUP_SERVER, HIDDEN_USER_SERVER, JID
+from waproto.proto import Message
+
+__all__ = [
+    "AddressingMode",
+    "GroupCache",
+    "GroupInfo",
+    "GroupParticipant",
+    "SenderKeyMemory",
+    "distribution_message",
+    "group_stanza",
+    "metadata_query",
+    "parse_group_info",
+    "participant_hash",
+]
+
+#: How a group names its members: by phone number or by LID.
+AddressingMode = Literal["pn", "lid"]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupParticipant:
+    """One member as the group metadata names it."""
+
+    #: The member as the group addresses it (a LID user in a LID-mode group).
+    jid: JID
+    #: The member's LID, when known (``jid`` itself for a LID, else the ``lid`` attribute).
+    lid: JID | None = None
+    #: The member's phone-number JID, when known (``jid`` itself for a PN, else ``phone_number``).
+    phone_number: JID | None = None
+    #: ``type="admin"`` or ``"superadmin"``.
+    admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    """A group's metadata: what sending to it needs."""
+
+    jid: JID
+    subject: str
+    addressing_mode: AddressingMode
+    participants: tuple[GroupParticipant, ...]
+
+    @property
+    def members(self) -> list[JID]:
+        """The member user JIDs, as the group addresses them."""
+        return [p.jid for p in self.participants]
+
+
+def metadata_query(group: JID) -> Node:
+    """The ``w:g2`` iq asking for ``group``'s metadata (participants, addressing mode)."""
+    return Node(
+        "iq",
+        {"xmlns": "w:g2", "type": "get", "to": group.to_non_ad()},
+        [Node("query", {"request": "interactive"})],
+    )
+
+
+def _user(node: Node, name: str, answer: Node) -> JID | None:
+    jid = node.jid_attr(name, stanza=answer)
+    return None if jid is None else jid.to_non_ad()
+
+
+def parse_group_info(answer: Node) -> GroupInfo:
+    """The :class:`GroupInfo` in a ``w:g2`` metadata result. Raises ``DecodeError`` when malformed."""
+    group = answer.child("group")
+    if group is None:
+        raise DecodeError("a group metadata result without <group>", node=answer)
+    group_id = group.attrs.get("id")
+    if not isinstance(group_id, str) or not group_id:
+        raise DecodeError("<group> without id", node=answer)
+    if "@" in group_id:
+        jid = group.jid_attr("id", stanza=answer)
+        assert jid is not None
+        jid = jid.to_non_ad()
+    else:
+        jid = JID(group_id, GROUP_SERVER)
+    mode = group.attrs.get("addressing_mode", "pn")
+    participants = []
+    for child in group.children_with("participant"):
+        member = _user(child, "jid", answer)
+        if member is None:
+            raise DecodeError("<participant> without jid", node=answer)
+        is_lid = member.server == HIDDEN_USER_SERVER
+        participants.append(
+            GroupParticipant(
+                jid=member,
+                lid=member if is_lid else _user(child, "lid", answer),
+                phone_number=_user(child, "phone_number", answer) if is_lid else member,
+                admin=child.attrs.get("type") in ("admin", "superadmin"),
+            )
+        )
+    subject = group.attrs.get("subject")
+    return GroupInfo(
+        jid=jid,
+        subject=subject if isinstance(subject, str) else "",
+        addressing_mode="lid" if mode == "lid" else "pn",
+        participants=tuple(participants),
+    )
+
+
+class GroupCache:
+    """Group metadata by group JID, kept until :meth:`invalidate`; the last fetched member list of each
+    group outlives invalidation, so :meth:`put` can tell who left."""
+
+    def __init__(self) -> None:
+        self._groups: dict[JID, GroupInfo] = {}
+        self._last_members: dict[JID, list[JID]] = {}
+
+    def get(self, group: JID) -> GroupInfo | None:
+        """The cached metadata of ``group``, or None."""
+        return self._groups.get(group.to_non_ad())
+
+    def put(self, info: GroupInfo) -> list[JID]:
+        """Cache ``info``; returns the members of the previous fetch that are gone from it."""
+        previous = self._last_members.get(info.jid, [])
+        self._groups[info.jid] = info
+        self._last_members[info.jid] = info.members
+        now = set(info.members)
+        return [member for member in previous if member not in now]
+
+    def invalidate(self, group: JID) -> None:
+        """Drop ``group``'s metadata: it is fetched again on the next send."""
+        self._groups.pop(group.to_non_ad(), None)
+
+
+class SenderKeyMemory:
+    """Which devices hold our current sender key, per group (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._has: dict[JID, set[JID]] = {}
+
+    def has(self, group: JID, device: JID) -> bool:
+        """Whether ``device`` got our sender key for ``group``."""
+        return device in self._has.get(group, ())
+
+    def add(self, group: JID, devices: Iterable[JID]) -> None:
+        """Record that ``devices`` got our sender key for ``group``."""
+        self._has.setdefault(group, set()).update(devices)
+
+    def forget_device(self, device: JID) -> None:
+        """``device`` no longer holds our sender keys (it asked for a retry): in every group."""
+        for devices in self._has.values():
+            devices.discard(device)
+
+    def retain(self, group: JID, devices: Iterable[JID]) -> None:
+        """Forget, for ``group``, every device not in ``devices`` (the members' current device lists)."""
+        kept = self._has.get(group)
+        if kept is not None:
+            kept.intersection_update(devices)
+
+    def reset(self, group: JID) -> None:
+        """Forget everything for ``group`` (our sender key there was rotated)."""
+        self._has.pop(group, None)
+
+
+def participant_hash(devices: Iterable[JID]) -> str:
+    """whatsmeow's participant-list hash v2: ``"2:"`` + unpadded base64 of the first 6 bytes of
+    SHA-256 over the sorted AD strings (``user.agent:device@server``) of ``devices``, concatenated."""
+    joined = "".join(sorted(device.ad_string() for device in devices))
+    digest = hashlib.sha256(joined.encode()).digest()[:6]
+    return "2:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def distribution_message(group: JID, skdm: bytes) -> Message:
+    """``Message{senderKeyDistributionMessage{groupId, axolotlSenderKeyDistributionMessage}}``."""
+    message = Message()
+    message.sender_key_distribution_message.group_id = str(group.to_non_ad())
+    message.sender_key_distribution_message.axolotl_sender_key_distribution_message = skdm
+    return message
+
+
+def group_stanza(
+    *,
+    message_id: str,
+    group: JID,
+    participants: list[Node],
+    skmsg: bytes,
+    phash: str,
+    stanza_type: str = "text",
+    media_type: str | None = None,
+    addressing_mode: AddressingMode = "pn",
+    device_identity: bytes | None = None,
+) -> Node:
+    """The group ``<message>`` (see the module docstring); ``device_identity`` only when a ``pkmsg`` is in
+    ``participants``. ``addressing_mode`` is written for LID-mode groups only, as whatsmeow does."""
+    attrs: dict[str, str | JID] = {"id": message_id, "to": group.to_non_ad(), "type": stanza_type}
+    if addressing_mode == "lid":
+        attrs["addressing_mode"] = "lid"
+    attrs["phash"] = phash
+    enc_attrs: dict[str, str | JID] = {"v": "2", "type": "skmsg"}
+    if media_type is not None:
+        enc_attrs["mediatype"] = media_type
+    children = [Node("participants", {}, participants)]
+    if device_identity is not None:
+        children.append(Node("device-identity", {}, device_identity))
+    children.append(Node("enc", enc_attrs, skmsg))
+    return Node("message", attrs, children)
