@@ -80,7 +80,7 @@ from waproto.errors import (
     RemoteProtocolError,
     WAProtoError,
 )
-from waproto.jid import DEFAULT_USER_SERVER, HIDDEN_USER_SERVER, JID, SERVER_JID, parse_jid
+from waproto.jid import DEFAULT_USER_SERVER, HIDDEN_USER_SERVER, JID, parse_jid
 from waproto.proto import Message, decode
 from waproto.signal import (
     IdentityKeyStore,
@@ -105,7 +105,14 @@ from waproto.signal import (
 )
 from waproto.signal.curve import KeyPair
 from waproto.signal.keys import PreKeyRecord, SignedPreKeyRecord
-from waproto.usync import devices_query, parse_devices_result, parse_prekey_result, prekey_query
+from waproto.usync import (
+    devices_query,
+    lid_query,
+    parse_devices_result,
+    parse_lid_result,
+    parse_prekey_result,
+    prekey_query,
+)
 
 __all__ = [
     "MAX_RETRIES",
@@ -290,30 +297,6 @@ def _number(value: object) -> int | None:
     return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else None
 
 
-def _lid_query(users: list[JID], *, sid: str) -> Node:
-    listed = [Node("user", {"jid": user.to_non_ad()}) for user in users]
-    usync = Node(
-        "usync",
-        {"sid": sid, "mode": "query", "last": "true", "index": "0", "context": "message"},
-        [Node("query", {}, [Node("lid", {})]), Node("list", {}, listed)],
-    )
-    return Node("iq", {"xmlns": "usync", "type": "get", "to": SERVER_JID}, [usync])
-
-
-def _parse_lids(answer: Node) -> dict[JID, JID]:
-    usync = answer.child("usync")
-    users = usync.child("list") if usync is not None else None
-    if users is None:
-        raise DecodeError("a usync result without <usync><list>", node=answer)
-    found: dict[JID, JID] = {}
-    for user in users.children_with("user"):
-        jid, lid_node = user.jid_attr("jid", stanza=answer), user.child("lid")
-        lid = None if lid_node is None else lid_node.jid_attr("val", stanza=answer)
-        if jid is not None and lid is not None and lid.server == HIDDEN_USER_SERVER:
-            found[jid.to_non_ad()] = lid.to_non_ad()
-    return found
-
-
 class Messenger:
     """Sends and receives on ``client`` (see the module docstring); ``on_message`` gets every incoming
     message before its receipt goes out. Installs itself in ``client.stanza_handlers``.
@@ -441,7 +424,7 @@ class Messenger:
             if self.directory is not None:
                 fetched = await self.directory.lid_for(missing)
             else:
-                fetched = _parse_lids(await self.client.query(_lid_query(missing, sid=self._new_sid())))
+                fetched = parse_lid_result(await self.client.query(lid_query(missing, sid=self._new_sid())))
             for pn, lid in fetched.items():
                 self.remember_lid(pn, lid)
                 found[pn.to_non_ad()] = lid.to_non_ad()
