@@ -10,13 +10,18 @@ Sans-I/O helpers (PROTOCOL.md §6.3–6.4, §5.6–5.7):
 - :class:`SenderKeyMemory` remembers, per group, which devices already hold our sender key
   (their distribution message went out and the server acked it); a device is forgotten when it asks for
   a retry or drops out of its user's device list, and a whole group when our sender key is rotated.
+- :class:`GroupKeys` works the sender keys in a ``SenderKeyStore``: our own per group (created on first
+  use, rotated on demand) as distribution messages and ``skmsg`` encryption, other members' from the
+  distribution messages they send and their ``skmsg`` decryption.
+- :func:`fetch_group_info` asks the server for a group's metadata (``NotOnWhatsApp`` for an unknown group,
+  ``MessageRefused`` for one we are not in).
 - :func:`participant_hash` is whatsmeow's ``phash`` v2 over the fan-out devices;
   :func:`distribution_message` wraps our Signal SKDM bytes in ``Message.senderKeyDistributionMessage``;
   :func:`group_stanza` assembles ``<message id to=<group> type [addressing_mode] phash><participants>…
   </participants>[<device-identity>]<enc v="2" type="skmsg" [mediatype]>…</enc></message>`` (child order as
   whatsmeow sends it).
 
-This module does NOT encrypt, query the server or hold Signal state: the Messenger does that and uses
+This module does NOT do 1:1 Signal encryption, device lists or sending: the Messenger does that and uses
 these pieces. It has no notion of admin actions (create, add, remove): only what sending and receiving
 need.
 """
@@ -25,22 +30,36 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from waproto.binary import Node
-from waproto.errors import DecodeError
-from waproto.jid import GROUP_SERVER, HIDDEN_USER_SERVER, JID
+from waproto.client.client import Client
+from waproto.client.errors import IqError
+from waproto.errors import DecodeError, LocalProtocolError, MessageRefused, NotOnWhatsApp
+from waproto.jid import GROUP_SERVER, HIDDEN_USER_SERVER, JID, parse_jid
 from waproto.proto import Message
+from waproto.signal import (
+    ProtocolAddress,
+    SenderKeyName,
+    SenderKeyRecord,
+    SenderKeyStore,
+    create_distribution_message,
+    group_decrypt,
+    group_encrypt,
+    process_distribution_message,
+)
 
 __all__ = [
     "AddressingMode",
     "GroupCache",
     "GroupInfo",
+    "GroupKeys",
     "GroupParticipant",
     "SenderKeyMemory",
     "distribution_message",
+    "fetch_group_info",
     "group_stanza",
     "metadata_query",
     "parse_group_info",
@@ -130,6 +149,61 @@ def parse_group_info(answer: Node) -> GroupInfo:
         addressing_mode="lid" if mode == "lid" else "pn",
         participants=tuple(participants),
     )
+
+
+async def fetch_group_info(client: Client, group: JID) -> GroupInfo:
+    """``group``'s metadata from the server. ``NotOnWhatsApp`` for an unknown group (404),
+    ``MessageRefused`` for one we are not in (401/403), ``DecodeError`` for a malformed answer."""
+    group = group.to_non_ad()
+    try:
+        return parse_group_info(await client.query(metadata_query(group)))
+    except IqError as exc:
+        if exc.error_code == 404:
+            raise NotOnWhatsApp(f"no group {group}") from exc
+        if exc.error_code in (401, 403):
+            raise MessageRefused(f"not a participant of {group}", code=str(exc.error_code)) from exc
+        raise
+
+
+class GroupKeys:
+    """Sender keys in ``store`` (see the module docstring). ``own`` is our Signal address as the
+    Messenger keys it. Not locked: the caller runs one Signal operation at a time."""
+
+    def __init__(self, store: SenderKeyStore, rng: Callable[[int], bytes]) -> None:
+        self.store = store
+        self._rng = rng
+
+    async def distribution(self, group: JID, own: ProtocolAddress) -> Message:
+        """``Message.senderKeyDistributionMessage`` with our sender key for ``group`` (made if need be)."""
+        name = SenderKeyName(str(group.to_non_ad()), own)
+        return distribution_message(group, await create_distribution_message(self.store, name, self._rng))
+
+    async def encrypt(self, group: JID, own: ProtocolAddress, padded: bytes) -> bytes:
+        """The ``skmsg`` of ``padded`` (a padded ``Message``) under our sender key for ``group``."""
+        return await group_encrypt(self.store, SenderKeyName(str(group.to_non_ad()), own), padded)
+
+    async def rotate(self, group: JID, own: ProtocolAddress) -> None:
+        """Drop our sender key for ``group``: the next distribution makes a new one."""
+        await self.store.store_sender_key(SenderKeyName(str(group.to_non_ad()), own), SenderKeyRecord())
+
+    async def decrypt(self, group: JID, sender: ProtocolAddress, skmsg: bytes) -> bytes:
+        """The padded plaintext of an ``skmsg`` from ``sender`` in ``group``."""
+        return await group_decrypt(self.store, SenderKeyName(str(group.to_non_ad()), sender), skmsg)
+
+    async def process(self, message: Message, sender: ProtocolAddress, group: JID | None) -> None:
+        """Keep the sender key distributed in ``message`` (from ``sender``; in ``group``, else the group it
+        names) and clear it from ``message``. ``DecodeError``/``InvalidMessage`` when malformed."""
+        skdm = message.sender_key_distribution_message
+        message.ClearField("sender_key_distribution_message")
+        if group is None:
+            try:
+                group = parse_jid(skdm.group_id)
+            except LocalProtocolError as exc:
+                raise DecodeError(f"a sender-key distribution for {skdm.group_id[:40]!r}") from exc
+            if not group.is_group:
+                raise DecodeError(f"a sender-key distribution for {group}, not a group")
+        name = SenderKeyName(str(group.to_non_ad()), sender)
+        await process_distribution_message(self.store, name, skdm.axolotl_sender_key_distribution_message)
 
 
 class GroupCache:

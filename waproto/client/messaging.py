@@ -61,17 +61,17 @@ import trio
 
 from waproto.binary import Node
 from waproto.client.client import Client
-from waproto.client.errors import ClientError, IqError, IqTimeout, NotConnected
+from waproto.client.errors import ClientError, IqTimeout, NotConnected
 from waproto.client.groups import (
     GroupCache,
     GroupInfo,
+    GroupKeys,
     SenderKeyMemory,
-    distribution_message,
+    fetch_group_info,
     group_stanza,
-    metadata_query,
-    parse_group_info,
     participant_hash,
 )
+from waproto.content import MessageKind, classify, media_type_attr, unwrap
 from waproto.errors import (
     DecodeError,
     LocalProtocolError,
@@ -88,18 +88,12 @@ from waproto.signal import (
     MemorySignalStore,
     PreKeyStore,
     ProtocolAddress,
-    SenderKeyName,
-    SenderKeyRecord,
     SenderKeyStore,
     SessionStore,
     SignedPreKeyStore,
-    create_distribution_message,
     decrypt,
     encrypt,
-    group_decrypt,
-    group_encrypt,
     pad,
-    process_distribution_message,
     process_pre_key_bundle,
     unpad,
 )
@@ -140,8 +134,6 @@ MAX_RETRIES: Final = 5
 #: Retry receipts waiting for :meth:`Messenger.run`; more are dropped (and logged).
 RETRY_QUEUE: Final = 64
 
-#: What a received message is, as far as this module classifies.
-MessageKind = Literal["text", "unknown"]
 #: How DMs are addressed: to the recipient's LID (whatsmeow, Baileys 7) or phone number (Baileys 6).
 Addressing = Literal["lid", "pn"]
 
@@ -172,7 +164,7 @@ class ReceivedMessage:
     timestamp: int
     from_me: bool
     kind: MessageKind
-    #: The text for a text message, else None.
+    #: The text for a text message (inside any ephemeral/view-once wrapper), else None.
     text: str | None
     #: The whole decrypted message.
     message: Message = field(repr=False)
@@ -330,6 +322,8 @@ class Messenger:
         self.signal: SignalStore = CompanionSignalStore(client) if signal_store is None else signal_store
         #: Group sender keys, ours and other members'.
         self.sender_keys: SenderKeyStore = MemorySenderKeyStore() if sender_key_store is None else sender_key_store
+        #: Our and other members' sender keys, worked in ``sender_keys``.
+        self.keys = GroupKeys(self.sender_keys, rng)
         #: Group metadata.
         self.groups = GroupCache()
         #: Which devices got our sender key, per group.
@@ -500,9 +494,11 @@ class Messenger:
     async def send_message(
         self, to: JID, message: Message, *, message_id: str | None = None, media_type: str | None = None
     ) -> SentMessage:
-        """Send any ``Message`` (see :meth:`send_text`). ``media_type`` (image, document, …) is written as
-        ``mediatype`` on the ``<enc>``s (in a group: on the ``skmsg``) and makes the stanza ``type="media"``."""
+        """Send any ``Message`` (see :meth:`send_text`). ``media_type`` (image, document, …; by default
+        ``waproto.content.media_type_attr`` of the message) is written as ``mediatype`` on the ``<enc>``s
+        (in a group: on the ``skmsg``) and makes the stanza ``type="media"``."""
         me, own_lid = self._own()
+        media_type = media_type or media_type_attr(message)
         message_id = message_id or self.new_message_id()
         if to.is_group:
             return await self._send_group(to.to_non_ad(), message, message_id, media_type)
@@ -546,30 +542,20 @@ class Messenger:
         return SentMessage(message_id, chat, "sent", _number(ack.attrs.get("t")), encryptions)
 
     async def group_info(self, group: JID) -> GroupInfo:
-        """``group``'s metadata (cached). ``NotOnWhatsApp`` for an unknown group, ``MessageRefused`` for
-        one we are not in. A member that left since the last fetch rotates our sender key there."""
-        group = group.to_non_ad()
+        """``group``'s metadata (cached; see :func:`~waproto.client.groups.fetch_group_info` for errors).
+        A member that left since the last fetch rotates our sender key there."""
         cached = self.groups.get(group)
         if cached is not None:
             return cached
-        try:
-            info = parse_group_info(await self.client.query(metadata_query(group)))
-        except IqError as exc:
-            if exc.error_code == 404:
-                raise NotOnWhatsApp(f"no group {group}") from exc
-            if exc.error_code in (401, 403):
-                raise MessageRefused(f"not a participant of {group}", code=str(exc.error_code)) from exc
-            raise
+        info = await fetch_group_info(self.client, group)
         for participant in info.participants:
             if participant.lid is not None and participant.phone_number is not None:
                 self.remember_lid(participant.phone_number, participant.lid)
         if self.groups.put(info):
             me, _ = self._own()
             async with self._lock:  # someone left: a new sender key they never see
-                await self.sender_keys.store_sender_key(
-                    SenderKeyName(str(group), self._address(me)), SenderKeyRecord()
-                )
-            self.sender_key_memory.reset(group)
+                await self.keys.rotate(info.jid, self._address(me))
+            self.sender_key_memory.reset(info.jid)
         return info
 
     async def _send_group(
@@ -589,12 +575,11 @@ class Messenger:
         self.sender_key_memory.retain(group, fanout)
         lacking = [device for device in fanout if not self.sender_key_memory.has(group, device)]
         await self._ensure_sessions(lacking)
-        name = SenderKeyName(str(group), self._address(me))
+        own = self._address(me)
         async with self._lock:
-            skdm = distribution_message(group, await create_distribution_message(self.sender_keys, name, self._rng))
-            plain = skdm.SerializeToString()
+            plain = (await self.keys.distribution(group, own)).SerializeToString()
             participants, encryptions = await self._encrypt_each(lacking, lambda _: plain, {"v": "2"})
-            skmsg = await group_encrypt(self.sender_keys, name, pad(message.SerializeToString(), self._rng))
+            skmsg = await self.keys.encrypt(group, own, pad(message.SerializeToString(), self._rng))
         account = self.client.credentials.account
         phash = participant_hash(every)
         stanza = group_stanza(
@@ -687,8 +672,7 @@ class Messenger:
         async with self._lock:
             if chat.is_group:  # with our sender key as it is now, for what comes next
                 plain.CopyFrom(message)
-                name = SenderKeyName(str(chat), self._address(me))
-                skdm = distribution_message(chat, await create_distribution_message(self.sender_keys, name, self._rng))
+                skdm = await self.keys.distribution(chat, self._address(me))
                 plain.sender_key_distribution_message.CopyFrom(skdm.sender_key_distribution_message)
             elif self._is_own_user(device):
                 plain.device_sent_message.destination_jid = str(chat)
@@ -759,7 +743,7 @@ class Messenger:
                     chat = parse_jid(destination) if destination else (recipient or chat)
                 except LocalProtocolError:
                     chat = recipient or chat
-            text = _text_of(content)
+            text = _text_of(unwrap(content))
             notify = node.attrs.get("notify")
             await self.on_message(
                 ReceivedMessage(
@@ -768,7 +752,7 @@ class Messenger:
                     sender=sender,
                     timestamp=_number(node.attrs.get("t")) or 0,
                     from_me=from_me,
-                    kind="text" if text is not None else "unknown",
+                    kind=classify(unwrap(content)),
                     text=text,
                     message=content,
                     push_name=notify if isinstance(notify, str) else None,
@@ -802,7 +786,7 @@ class Messenger:
                 if kind == "skmsg":
                     if group is None:
                         raise DecodeError("an skmsg outside a group")
-                    plaintext = await group_decrypt(self.sender_keys, SenderKeyName(str(group), address), body)
+                    plaintext = await self.keys.decrypt(group, address, body)
                 elif kind in ("pkmsg", "msg"):
                     result = await decrypt(
                         address,
@@ -819,23 +803,10 @@ class Messenger:
                     raise DecodeError(f"unsupported <enc type={kind!r}>")
                 message = decode(Message, unpad(plaintext))
                 if message.HasField("sender_key_distribution_message"):
-                    await self._process_distribution(message, address, group)
+                    await self.keys.process(message, address, group)
                 if any(f.name != "message_context_info" for f, _ in message.ListFields()):
                     content = message
         return content
-
-    async def _process_distribution(self, message: Message, sender: ProtocolAddress, group: JID | None) -> None:
-        skdm = message.sender_key_distribution_message
-        message.ClearField("sender_key_distribution_message")
-        if group is None:
-            try:
-                group = parse_jid(skdm.group_id)
-            except LocalProtocolError as exc:
-                raise DecodeError(f"a sender-key distribution for {skdm.group_id[:40]!r}") from exc
-            if not group.is_group:
-                raise DecodeError(f"a sender-key distribution for {group}, not a group")
-        name = SenderKeyName(str(group.to_non_ad()), sender)
-        await process_distribution_message(self.sender_keys, name, skdm.axolotl_sender_key_distribution_message)
 
     async def _fail(self, node: Node, message_id: str, sender: JID | None, error: Exception) -> None:
         log.info("message %s from %s does not decrypt: %s", message_id, sender, error)

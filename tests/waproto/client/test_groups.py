@@ -247,6 +247,14 @@ async def test_a_device_linked_later_gets_the_sender_key(served: Served) -> None
             assert isinstance(got, ReceivedMessage)
             assert (got.text, got.chat, got.group, got.from_me) == ("after", group, True, False)
             assert got.sender == client.credentials.me
+            # Media are classified (the sandbox needs no upload for this: the fields travel as they are).
+            image = Message()
+            image.ephemeral_message.message.image_message.caption = "look"
+            with trio.fail_after(15):
+                await messenger.send_message(group, image)
+            pic = await carols.next()
+            assert isinstance(pic, ReceivedMessage)
+            assert (pic.kind, pic.text, pic.group) == ("image", None, True)
             # Carol's companion writes back to the group: we decrypt its sender key.
             carol_messenger = Messenger(carol_client, carols)
             with trio.fail_after(15):
