@@ -443,6 +443,18 @@ async def test_timeouts(server: Server, path: str) -> None:
     assert "took longer than 0.3 s" in error.message or "timed out" in error.message
 
 
+async def test_a_stalled_lookup_is_bounded_by_the_deadline() -> None:
+    async def stalled(host: str, port: int) -> list[Address]:
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    config = MediaConfig(max_bytes=1000, fetch_timeout=0.2)
+    with trio.fail_after(3):
+        error = await refused("http://slow-dns.invalid/x", config, resolver=stalled)
+    assert error.code == "media_unreachable"
+    assert "took longer than 0.2 s" in error.message
+
+
 async def test_errors_and_logs_never_show_query_or_userinfo(server: Server, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="waporta.media_fetch")
     url = f"http://user:pw-SECRET1@127.0.0.1:{server.port}/missing?token=SECRET2#frag-SECRET3"
@@ -475,6 +487,15 @@ async def test_a_name_resolving_to_a_private_address_is_refused(server: Server) 
         assert "10.0.0.5" not in error.message  # the internal address itself is only logged
     assert calls == ["intranet.example", "mixed.example"]
     assert server.connections == 0
+
+
+@pytest.mark.parametrize("host", ["2130706433", "0x7f.0.0.1", "127.1"])
+async def test_odd_ipv4_spellings_are_judged_by_what_they_resolve_to(server: Server, host: str) -> None:
+    # getaddrinfo reads these as 127.0.0.1; the check is on the resolved address, not on the text
+    error = await refused(server.url("/ok", host=host), MediaConfig())
+    assert (error.status, error.code) == (400, "media_host_not_allowed")
+    assert server.connections == 0
+    assert (await fetch_media(server.url("/ok", host=host), ALLOW_LOCAL)).data == PNG
 
 
 async def test_localhost_name_refused_without_allow_networks(server: Server) -> None:
@@ -577,6 +598,8 @@ async def test_data_urls(spec: str, data: bytes, mimetype: str) -> None:
         ("data:text/plain," + "a" * 1001, "media_too_large"),
         ("data:text/plain," + "%41" * 1001, "media_too_large"),
         ("data:text/plain,caf\udce9", "invalid_media"),
+        ("data:;base64,%FF%FEAAAA", "invalid_media"),
+        ("data:;base64,\udce9AAA", "invalid_media"),
     ],
 )
 async def test_bad_data_urls(spec: str, code: str) -> None:
@@ -686,7 +709,9 @@ FUZZ_CONFIG = MediaConfig(max_bytes=4096, fetch_timeout=0.5)
 
 @settings(max_examples=300)
 @given(
-    prefix=st.sampled_from(["", "http://", "https://", "data:", "data:;base64,", "data:image/png;base64,", "HTTP://x", "a:"]),
+    prefix=st.sampled_from(
+        ["", "http://", "https://", "data:", "data:;base64,", "data:;base64,%", "data:text/plain,", "HTTP://x", "a:"]
+    ),
     rest=st.text(max_size=80),
 )
 async def test_arbitrary_strings_give_media_or_media_input_error(prefix: str, rest: str) -> None:
