@@ -4,7 +4,8 @@
 
     WAProtoError                      base; never raised itself
     ├── LocalProtocolError            you misused the API (bad argument, wrong state, value out of range)
-    │   └── NotOnWhatsApp             a message was addressed to a number with no WhatsApp account
+    │   ├── NotOnWhatsApp             a message was addressed to a number with no WhatsApp account
+    │   └── InvalidValue              a value object got a value outside its domain (also a ValueError)
     └── RemoteProtocolError           the peer or the bytes from the network broke the protocol
         ├── DecodeError               malformed binary node, frame or protobuf
         ├── HandshakeError            the Noise handshake failed
@@ -64,6 +65,7 @@ __all__ = [
     "InvalidMac",
     "InvalidMessage",
     "InvalidPadding",
+    "InvalidValue",
     "LocalProtocolError",
     "MediaIntegrityError",
     "MediaIntegrityReason",
@@ -272,6 +274,11 @@ class NoSenderKey(NoSession):
 
 class NotOnWhatsApp(LocalProtocolError):
     """A message was addressed to a number that has no WhatsApp account (no devices)."""
+
+
+class InvalidValue(LocalProtocolError, ValueError):
+    """A value object (such as ``waproto.client.directory.DeviceList``) was given a value outside its
+    domain. Also a ``ValueError``, so code that checks values the usual Python way catches it."""
 
 
 class MessageRefused(RemoteProtocolError):

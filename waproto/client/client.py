@@ -25,8 +25,9 @@ transport (a websocket, ``waproto.client.websocket``; injectable for tests), dri
   failures 401, 403 and 406 delete the credentials, emit :class:`LoggedOut` and stop.
 
 IQs are matched to their answers by id (:meth:`Client.query`, with a timeout); notifications are
-acknowledged (an ``encrypt`` notification with ``<count>`` triggers a prekey check and top-up); other
-stanzas go to ``stanza_handlers`` by tag (the messaging layer plugs in there).
+acknowledged (an ``encrypt`` notification with ``<count>`` triggers a prekey check and top-up; a
+``notification_handlers`` entry for its ``type`` runs first); other stanzas go to ``stanza_handlers`` by
+tag (the messaging layer plugs in there).
 Randomness (``rng``), wall-clock time (``now``, for certificate validity) and the transport are
 injected; every timer runs on the trio clock, so tests use ``autojump_clock``.
 
@@ -160,6 +161,9 @@ class Client:
         self._send_event, self.events = trio.open_memory_channel[ClientEvent](event_buffer)
         #: Handlers of stanzas nobody else handles, by tag (messages, receipts, ... for later layers).
         self.stanza_handlers: dict[str, StanzaHandler] = {}
+        #: Handlers of ``<notification>`` stanzas by ``type`` (``devices`` for the directory, ...): each runs
+        #: in the read loop (it must not wait for the network) and the client acks the notification after it.
+        self.notification_handlers: dict[str, StanzaHandler] = {}
         #: Where the client is (see :data:`ClientStatus`).
         self.status: ClientStatus = "connecting"
         self._conn: Connection | None = None
@@ -350,8 +354,11 @@ class Client:
 
     async def _on_stanza(self, node: Node) -> None:
         if node.tag == "notification":
-            await self._ack(node)
             kind = node.attrs.get("type")
+            notification_handler = self.notification_handlers.get(kind) if isinstance(kind, str) else None
+            if notification_handler is not None:
+                await notification_handler(node)  # handled (and stored) before the ack tells the server
+            await self._ack(node)
             if kind == LINK_CODE_TAG and self._nursery is not None:
                 self._nursery.start_soon(self._finish_pairing_code, node)
             elif kind == "encrypt" and node.child("count") is not None and self._nursery is not None:

@@ -6,8 +6,9 @@ these three cover the rest of a session's durable state until waproto grows its 
 - :class:`CredentialStore`: the device's credentials as waproto's JSON-able dict form
   (``waproto.credentials``), kept opaque: the store never looks inside it.
 - :class:`DeviceListStore`: per user JID (``"15550001111@s.whatsapp.net"``, ``"1234@lid"``; no device
-  part) the device ids usync returned and when they were fetched (:class:`DeviceList`). Calls take and
-  return many users at once, so sending to a group is one query, not one per member.
+  part) the device ids usync returned and when they were fetched (:class:`DeviceList`, which is
+  ``waproto.client.directory.DeviceList``: these stores are waproto's directory stores too). Calls take
+  and return many users at once, so sending to a group is one query, not one per member.
 - :class:`LidMapStore`: LID user ↔ phone-number user mappings, by JID *user part* (``"123456789012345"``
   ↔ ``"15550001111"``). One LID per phone number and one phone number per LID: a new pair replaces any
   mapping either side had.
@@ -24,10 +25,10 @@ come from the caller.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
+
+from waproto.client.directory import DeviceList
 
 __all__ = [
     "CredentialStore",
@@ -66,32 +67,6 @@ def check_user(user: str) -> str:
     if not isinstance(user, str) or not user or "@" in user or ":" in user:
         raise ValueError(f"a LID mapping holds JID user parts (no server, no device), not {user!r}")
     return user
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceList:
-    """The devices of one user as last fetched: device ids in the order given, and when (POSIX seconds)."""
-
-    #: The user JID without a device part, e.g. ``15550001111@s.whatsapp.net`` or ``1234@lid``.
-    user_jid: str
-    #: Device ids (0 is the phone), in the order they were given.
-    devices: tuple[int, ...]
-    #: When the list was fetched, in POSIX seconds from the caller's clock.
-    fetched_at: float
-
-    def __post_init__(self) -> None:
-        check_user_jid(self.user_jid)
-        devices = tuple(self.devices)
-        for device in devices:
-            if not isinstance(device, int) or isinstance(device, bool) or not 0 <= device < 2**32:
-                raise ValueError(f"a device id is an integer in 0..2**32-1, not {device!r}")
-        if len(set(devices)) != len(devices):
-            raise ValueError(f"device ids repeat in {devices!r}")
-        object.__setattr__(self, "devices", devices)
-        fetched = self.fetched_at
-        if isinstance(fetched, bool) or not isinstance(fetched, int | float) or not math.isfinite(fetched):
-            raise ValueError(f"fetched_at is a finite number of POSIX seconds, not {fetched!r}")
-        object.__setattr__(self, "fetched_at", float(fetched))
 
 
 class CredentialStore(Protocol):
