@@ -460,3 +460,57 @@ def test_group_cache_and_sender_key_memory() -> None:
     memory.add(GROUP, [pn(CAROL)])
     memory.reset(GROUP)
     assert not memory.has(GROUP, pn(CAROL))
+
+
+async def test_lid_addressed_group_and_a_stale_participant_hash(served: Served) -> None:
+    """A group in LID mode (its metadata seeded: the sandbox answers groups in PN mode) is sent from our
+    LID to the members' LID devices with addressing_mode="lid"; an ack whose phash differs from ours
+    drops the cached metadata."""
+    store = await link(served, PHONE)
+    assert store.credentials is not None
+    own_lid = store.credentials.lid
+    assert own_lid is not None
+    group = await create_group(served, PHONE, BOB, CAROL)
+    accounts = {phone: served.sandbox.network.accounts[phone].account for phone in (PHONE, BOB, CAROL)}
+    async with open_client(settings_for(served), store.credentials, store) as client:
+        messenger = Messenger(client, Inbox())
+        stanzas: list[Node] = []
+        original_send, original_ack = client.send_node, client.stanza_handlers["ack"]
+
+        async def record(node: Node) -> None:
+            stanzas.append(node)
+            await original_send(node)
+
+        async def stale_hash(node: Node) -> None:
+            node.attrs["phash"] = "2:AAAAAAAA"
+            await original_ack(node)
+
+        client.send_node = record  # type: ignore[method-assign]
+        client.stanza_handlers["ack"] = stale_hash
+        assert isinstance(await next_event(client, Connected), Connected)
+        members = tuple(
+            GroupParticipant(a.lid_jid, a.lid_jid, a.jid, phone == PHONE) for phone, a in accounts.items()
+        )
+        messenger.groups.put(GroupInfo(group, "Team", "lid", members))
+        with trio.fail_after(15):
+            sent = await messenger.send_text(group, "by lid")
+        stanza = next(n for n in stanzas if n.tag == "message" and n.attrs.get("id") == sent.id)
+        assert stanza.attrs["addressing_mode"] == "lid"
+        lid_devices = {accounts[BOB].lid_jid, accounts[CAROL].lid_jid, accounts[PHONE].lid_jid}
+        assert set(sent.encryptions) == lid_devices
+        me = store.credentials.me
+        assert me is not None
+        every = [*lid_devices, own_lid.with_device(me.device)]
+        assert stanza.attrs["phash"] == participant_hash(every)
+        for phone in (BOB, CAROL):
+            assert (await logged(served, phone, sent.id))["text"] == "by lid"
+        assert messenger.groups.get(group) is None  # the server's phash differed: fetched again next time
+        client.stanza_handlers["ack"] = original_ack
+        with trio.fail_after(15):
+            again = await messenger.send_text(group, "by number again")
+        assert messenger.groups.get(group) is not None  # the sandbox's metadata: PN mode
+        stanza = next(n for n in stanzas if n.tag == "message" and n.attrs.get("id") == again.id)
+        assert "addressing_mode" not in stanza.attrs
+        assert set(again.encryptions) == {pn(BOB), pn(CAROL), pn(PHONE)}  # our key, to the PN devices now
+        for phone in (BOB, CAROL):
+            assert (await logged(served, phone, again.id))["text"] == "by number again"
