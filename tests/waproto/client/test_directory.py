@@ -83,6 +83,11 @@ class FakeClient:
 
 @pytest.fixture
 def registry() -> MemoryRegistry:
+    return make_registry()
+
+
+def make_registry() -> MemoryRegistry:
+    """ME (with this device, 5), ALICE (devices 0, 3, 12) and BOB (his phone only)."""
     registry = MemoryRegistry()
     for account in (ME, ALICE, BOB):
         registry.add_account(account)
