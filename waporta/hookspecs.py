@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from quart_trio import QuartTrio
 
     from waporta.hub import Hub
+    from waporta.messages import InboundMessage
 
 __all__ = ["PROJECT", "SYNC_ONLY", "hookspec"]
 
@@ -92,12 +93,25 @@ def register_routes(hub: Hub, app: QuartTrio) -> None:
 
 
 @hookspec
-def message_received(hub: Hub, session_id: str, message: Any) -> None:
-    """A session received a message (after it was stored).
+def message_received(hub: Hub, session_id: str, message: InboundMessage) -> None:
+    """A session received a message, and it is stored.
 
     :param hub: the :class:`waporta.hub.Hub`.
     :param session_id: the session that received it (see ``waporta.webhooks.SESSION_ID_RE``).
-    :param message: the received message event, as produced by the session supervisor.
+    :param message: a :class:`waporta.messages.InboundMessage` (immutable): ``message_id``, ``chat``,
+        ``sender`` (user JID; the phone number when WhatsApp gave both it and the LID), ``sender_alt``,
+        ``sender_device``, ``recipient``, ``timestamp`` (POSIX seconds), ``from_me``, ``is_group``,
+        ``push_name``, ``kind`` (text, image, document, video, audio, location, contact, reaction,
+        sticker, unknown), ``content`` (a JSON summary) and ``raw`` (Baileys' ``WAMessage`` shape).
+        ``message.as_payload()`` is exactly the webhook payload: ``{event: "message.received",
+        sessionId, messageId, sender, recipient, timestamp, messageType, content, raw}``, secret-named
+        keys redacted.
+
+    When: after the message was committed to the database (the delivery receipt to WhatsApp follows the
+    commit and does not wait for plugins). Messages of one session come one at a time, in the order they
+    arrived; a message WhatsApp delivers again is not passed on twice, but one that was stored and not
+    yet passed on when the hub stopped is passed on after the restart (de-duplicate by ``messageId`` if
+    that matters). Also called for messages our own phone sent (``from_me``).
 
     Sync or async. Called once per message, newest plugin first, each implementation under
     ``[plugins] hook_timeout``; exceptions are logged, never fatal to the session.

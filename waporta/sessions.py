@@ -17,25 +17,38 @@ without a new QR. A session's status is one of :data:`STATUSES`; each change is 
 :class:`SessionStore` adapts the SQLite stores to waproto's ``ClientStore`` Protocol (credentials as
 ``Credentials.to_dict()`` JSON, one-time prekeys in the Signal tables).
 
-This module is NOT the REST API (``waporta_plugins.rest_sessions``) nor the protocol client
-(``waproto.client``); it does not send or receive messages.
+**Messaging.** Each session has a :class:`waproto.client.messaging.Messenger` on its client, with its
+Signal state in the session's SQLite stores. :meth:`Sessions.send` sends a ``Message`` once the session is
+usable, with the errors the REST API maps (all defined here): :class:`UnknownSession` (404),
+:class:`SessionLoggedOut` and :class:`SessionNotLinked` (409, never retried; checked before any network
+use), :class:`SessionUnavailable` (connecting or disconnected, the connection dropped mid-send, or no
+server ack in time: retryable, the send-retry policy decides). waproto's ``NotOnWhatsApp`` and
+``MessageRefused`` pass through. Each received message is committed to ``inbound_messages`` before its
+receipt goes out and then handed, in order, to ``on_message(session_id, message)`` (the hub passes
+``Plugins.message_received``) by the session's :class:`waporta.messages.InboundQueue`.
+
+This module is NOT the REST API (``waporta_plugins.rest_sessions``, ``rest_messages``), the protocol
+client (``waproto.client``) or the inbound message's shape (``waporta.messages``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, ClassVar, Final, Literal
 
 import trio
 
+from waporta.messages import InboundMessage, InboundQueue, MessageHandler
 from waporta.storage import Database
 from waporta.storage.stores import (
     SqliteCredentialStore,
+    SqliteSenderKeyStore,
     SqliteSignalStore,
     delete_session,
     load_all_credentials,
@@ -46,15 +59,21 @@ from waproto.client import (
     ClientSettings,
     Connected,
     Disconnected,
+    IqError,
+    IqTimeout,
     LoggedOut,
     NotConnected,
     Paired,
     PairingCode,
     QRCode,
+    TransportClosed,
     TransportFactory,
 )
+from waproto.client.messaging import Messenger, ReceivedMessage, SentMessage, UndecryptableMessage
 from waproto.credentials import Credentials
-from waproto.errors import WAProtoError
+from waproto.errors import MessageRefused, WAProtoError
+from waproto.jid import JID
+from waproto.proto import Message
 from waproto.signal.keys import PreKeyRecord
 
 if TYPE_CHECKING:
@@ -64,7 +83,11 @@ if TYPE_CHECKING:
 __all__ = [
     "STATUSES",
     "Session",
+    "SessionError",
+    "SessionLoggedOut",
+    "SessionNotLinked",
     "SessionStore",
+    "SessionUnavailable",
     "Sessions",
     "UnknownSession",
     "client_settings",
@@ -81,8 +104,58 @@ STATUSES: Final = ("connecting", "qr", "pairing", "connected", "disconnected", "
 StatusCallback = Callable[[str, str], Awaitable[None]]
 
 
-class UnknownSession(LookupError):
-    """No session with this id is known to the supervisor."""
+class SessionError(Exception):
+    """A session cannot do what was asked. ``code`` and ``status`` are the REST API's error code and HTTP
+    status; ``retryable`` tells the send-retry policy whether trying again may help."""
+
+    #: The REST API's ``error`` code.
+    code: ClassVar[str] = "session_error"
+    #: The HTTP status the REST API answers with.
+    status: ClassVar[int] = 409
+    #: Whether a later attempt may succeed.
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, session_id: str, message: str | None = None) -> None:
+        super().__init__(message or session_id)
+        #: The session concerned.
+        self.session_id = session_id
+
+
+class UnknownSession(SessionError, LookupError):
+    """No session with this id is known to the supervisor (404)."""
+
+    code = "session_not_found"
+    status = 404
+
+
+class SessionLoggedOut(SessionError):
+    """The session is logged out (unlinked from the phone, or deleted): it must be linked again (409)."""
+
+    code = "session_logged_out"
+
+
+class SessionNotLinked(SessionError):
+    """The session has not been linked to a phone yet (it shows a QR or waits for a pairing code) (409)."""
+
+    code = "session_not_linked"
+
+
+class SessionUnavailable(SessionError):
+    """The session is linked but cannot send now: connecting, disconnected, the connection dropped during
+    the send, or the server did not ack it in time. Retryable (after the retries: 502 ``delivery_failed``).
+
+    ``message_id`` is the id the failed attempt used (None when nothing was sent): a retry that passes it
+    again lets WhatsApp drop a duplicate if the first attempt did arrive.
+    """
+
+    code = "session_unavailable"
+    status = 503
+    retryable = True
+
+    def __init__(self, session_id: str, message: str | None = None, *, message_id: str | None = None) -> None:
+        super().__init__(session_id, message)
+        #: The message id the failed attempt used, if it got that far.
+        self.message_id = message_id
 
 
 class SessionStore:
@@ -120,6 +193,10 @@ class Session:
 
     id: str
     client: Client
+    #: Sends and receives on ``client`` (Signal state in the session's SQLite stores).
+    messenger: Messenger = field(repr=False)
+    #: Commits what ``messenger`` receives and hands it to the hooks in order.
+    inbox: InboundQueue = field(repr=False)
     #: One of :data:`STATUSES`.
     status: str = "connecting"
     #: The latest QR string while linking by QR (None otherwise).
@@ -164,14 +241,19 @@ class Sessions:
         nursery: trio.Nursery,
         *,
         on_status: StatusCallback | None = None,
+        on_message: MessageHandler | None = None,
+        addressing: Literal["lid", "pn"] = "lid",
         rng: Callable[[int], bytes] = secrets.token_bytes,
         now: Callable[[], float] = time.time,
         transport: TransportFactory | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
+        #: How 1:1 chats are addressed (``[whatsapp] addressing``).
+        self.addressing: Literal["lid", "pn"] = addressing
         self._nursery = nursery
         self._on_status = on_status
+        self._on_message = on_message
         self._rng = rng
         self._now = now
         self._transport = transport
@@ -256,6 +338,59 @@ class Sessions:
                 await self._set(session, "logged_out")
             return session
 
+    # ---------------------------------------------------------------- messaging
+
+    def ready(self, session_id: str) -> Session:
+        """The session if it can send now, else the error that says why (no network use):
+        :class:`UnknownSession`, :class:`SessionLoggedOut`, :class:`SessionNotLinked` (never linked: it
+        shows a QR, waits for a pairing code, or is still connecting to register),
+        :class:`SessionUnavailable` (linked, but connecting or disconnected)."""
+        session = self.get(session_id)
+        if session.status == "logged_out":
+            raise SessionLoggedOut(session_id, f"session {session_id} is logged out: link it again")
+        if session.status in ("qr", "pairing") or session.client.credentials.me is None:
+            raise SessionNotLinked(session_id, f"session {session_id} is not linked to a phone yet")
+        if session.status != "connected" or session._done.is_set():
+            raise SessionUnavailable(session_id, f"session {session_id} is {session.status}")
+        return session
+
+    async def send(
+        self,
+        session_id: str,
+        to: JID,
+        message: Message,
+        *,
+        media_type: str | None = None,
+        message_id: str | None = None,
+    ) -> SentMessage:
+        """Send ``message`` to ``to`` (a user, PN or LID); returns once the server acked it (status "sent").
+
+        ``media_type`` is the ``<enc mediatype>`` of a media message (``waproto.content.media_type_attr``);
+        ``message_id`` reuses an id (a retry of a send that failed with :class:`SessionUnavailable`,
+        whose ``message_id`` it is). Errors: see :meth:`ready`; :class:`SessionUnavailable` also when the
+        connection drops during the send or the server does not ack in time; waproto's
+        ``NotOnWhatsApp`` (no such account) and ``MessageRefused`` (the server refused it) pass through.
+        """
+        session = self.ready(session_id)
+        messenger = session.messenger
+        message_id = message_id or messenger.new_message_id()
+        try:
+            return await messenger.send_message(to, message, message_id=message_id, media_type=media_type)
+        except (NotConnected, TransportClosed) as exc:
+            raise SessionUnavailable(
+                session_id, f"session {session_id}: the connection dropped during the send", message_id=message_id
+            ) from exc
+        except IqTimeout as exc:
+            raise SessionUnavailable(
+                session_id, f"session {session_id}: no answer from the server in time", message_id=message_id
+            ) from exc
+        except IqError as exc:
+            if exc.error_code is not None and exc.error_code < 500:
+                raise MessageRefused(f"the server refused a query for this send: {exc}", code=exc.code) from exc
+            raise SessionUnavailable(
+                session_id, f"session {session_id}: the server failed ({exc})", message_id=message_id
+            ) from exc
+
     async def aclose(self) -> None:
         """Stop every client (their state stays saved)."""
         for session in list(self._sessions.values()):
@@ -264,15 +399,30 @@ class Sessions:
     # ---------------------------------------------------------------- internals
 
     def _start(self, session_id: str, credentials: Credentials) -> Session:
+        store = SessionStore(self.db, session_id, credentials)
         client = Client(
             self.settings,
             credentials,
-            SessionStore(self.db, session_id, credentials),
+            store,
             rng=self._rng,
             now=self._now,
             transport=self._transport,
         )
-        session = Session(session_id, client)
+        inbox = InboundQueue(self.db, session_id, self._on_message, now=self._now)
+
+        async def on_item(item: ReceivedMessage | UndecryptableMessage) -> None:
+            await self._received(session, item)
+
+        messenger = Messenger(
+            client,
+            on_item,
+            signal_store=store.signal,
+            sender_key_store=SqliteSenderKeyStore(self.db, session_id),
+            addressing=self.addressing,
+            rng=self._rng,
+            now=self._now,
+        )
+        session = Session(session_id, client, messenger, inbox)
         if credentials.me is not None:
             session.jid = str(credentials.me)
             session.lid = None if credentials.lid is None else str(credentials.lid)
@@ -291,8 +441,13 @@ class Sessions:
                 await self._report(session)
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(session.client.run)
+                    nursery.start_soon(session.messenger.run)
+                    nursery.start_soon(session.inbox.run)
                     async for event in session.client.events:
                         await self._on_event(session, event)
+                    # The client stopped for good: so do its helpers (what the hooks have not had yet
+                    # stays committed and is handed on when the session starts again).
+                    nursery.cancel_scope.cancel()
         except Exception:
             log.exception("session %s: the client failed", session.id)
             session.reason = "internal_error"
@@ -300,6 +455,14 @@ class Sessions:
                 await self._set(session, "disconnected")
         finally:
             session._done.set()
+
+    async def _received(self, session: Session, item: ReceivedMessage | UndecryptableMessage) -> None:
+        """The Messenger's callback (in the client's read loop): commit, return; the receipt follows."""
+        if isinstance(item, UndecryptableMessage):
+            log.warning("session %s: message %s from %s does not decrypt: %s", session.id, item.id, item.sender, item.error)
+            return
+        message = InboundMessage.from_received(session.id, item, me=session.client.credentials.me)
+        await session.inbox.accept(message)
 
     async def _on_event(self, session: Session, event: ClientEvent) -> None:
         if isinstance(event, QRCode):
@@ -350,6 +513,8 @@ async def open_sessions(
     settings: ClientSettings,
     *,
     on_status: StatusCallback | None = None,
+    on_message: MessageHandler | None = None,
+    addressing: Literal["lid", "pn"] = "lid",
     rng: Callable[[int], bytes] = secrets.token_bytes,
     now: Callable[[], float] = time.time,
     transport: TransportFactory | None = None,
@@ -357,7 +522,17 @@ async def open_sessions(
     """A running supervisor, with every linked session restored, for the block; its clients are
     stopped (state kept) when the block exits."""
     async with trio.open_nursery() as nursery:
-        sessions = Sessions(db, settings, nursery, on_status=on_status, rng=rng, now=now, transport=transport)
+        sessions = Sessions(
+            db,
+            settings,
+            nursery,
+            on_status=on_status,
+            on_message=on_message,
+            addressing=addressing,
+            rng=rng,
+            now=now,
+            transport=transport,
+        )
         await sessions.restore()
         try:
             yield sessions
@@ -368,10 +543,14 @@ async def open_sessions(
 
 
 def client_settings(whatsapp: WhatsAppConfig) -> ClientSettings:
-    """The client settings of ``[whatsapp]`` (outside sandbox mode): the server URL and Noise root."""
-    if whatsapp.noise_root_public_key is None:
-        return ClientSettings(url=whatsapp.websocket_url)
-    return ClientSettings(url=whatsapp.websocket_url, noise_root_public_key=bytes.fromhex(whatsapp.noise_root_public_key))
+    """The client settings of ``[whatsapp]`` (outside sandbox mode): the server URL, the Noise root, and
+    for a ``wss://`` URL a TLS context that also trusts ``ca_file`` when it is set."""
+    settings = ClientSettings(url=whatsapp.websocket_url)
+    if whatsapp.noise_root_public_key is not None:
+        settings = dataclasses.replace(settings, noise_root_public_key=bytes.fromhex(whatsapp.noise_root_public_key))
+    if whatsapp.ca_file is not None:
+        settings = dataclasses.replace(settings, ssl_context=whatsapp.ssl_context())
+    return settings
 
 
 @contextlib.asynccontextmanager
@@ -385,6 +564,9 @@ async def open_hub_sessions(hub: Hub) -> AsyncIterator[Sessions]:
 
     async def on_status(session_id: str, status: str) -> None:
         await hub.plugins.session_status_changed(hub, session_id, status)
+
+    async def on_message(session_id: str, message: InboundMessage) -> None:
+        await hub.plugins.message_received(hub, session_id, message)
 
     async with trio.open_nursery() as nursery:
         if hub.config.whatsapp.sandbox:
@@ -402,7 +584,13 @@ async def open_hub_sessions(hub: Hub) -> AsyncIterator[Sessions]:
         else:
             settings = client_settings(hub.config.whatsapp)
         try:
-            async with open_sessions(hub.db, settings, on_status=on_status) as sessions:
+            async with open_sessions(
+                hub.db,
+                settings,
+                on_status=on_status,
+                on_message=on_message,
+                addressing=hub.config.whatsapp.addressing,
+            ) as sessions:
                 hub.sessions = sessions
                 yield sessions
         finally:

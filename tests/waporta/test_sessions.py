@@ -1,7 +1,10 @@
 """waporta.sessions: the supervisor against an in-process sandbox on 127.0.0.1 (real sockets, bounded waits).
 
 Link by QR and by pairing code, restore after a restart without re-linking, get logged out (and wiped)
-when the phone unlinks the device, and delete (logout + wipe).
+when the phone unlinks the device, and delete (logout + wipe). Messaging: send a text to an echo account,
+its answer committed to ``inbound_messages`` before the receipt and handed to ``on_message`` (and through
+the hub to a ``message_received`` plugin); a redelivery is receipted but not handed on twice; Signal state
+survives a restart; each error of ``Sessions.send`` from each status.
 """
 
 from __future__ import annotations
@@ -10,25 +13,50 @@ import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 
 from tests.waproto.sandbox.interop_helpers import Served, served_sandbox
-from waporta.sessions import Session, Sessions, SessionStore, UnknownSession, open_sessions
+from waporta import hookimpl
+from waporta.config import Config, StorageConfig, WhatsAppConfig, default_config
+from waporta.hub import Hub, open_hub
+from waporta.messages import InboundMessage
+from waporta.plugins import Plugins
+from waporta.sessions import (
+    Session,
+    SessionError,
+    SessionLoggedOut,
+    SessionNotLinked,
+    Sessions,
+    SessionStore,
+    SessionUnavailable,
+    UnknownSession,
+    open_sessions,
+)
 from waporta.storage import Database
 from waporta.storage.stores import SESSION_TABLES, load_all_credentials
-from waproto.client import ClientSettings
+from waproto.binary import Node
+from waproto.client import ClientSettings, IqError, IqTimeout, NotConnected, TransportClosed
+from waproto.client.messaging import SentMessage
 from waproto.credentials import Credentials
+from waproto.errors import MessageRefused, NotOnWhatsApp
+from waproto.jid import DEFAULT_USER_SERVER, JID
+from waproto.proto import Message
+from waproto.sandbox.phone import Received, SimPhone
 from waproto.signal.keys import generate_pre_keys
 
 PHONE = "15550003333"
+ECHO = "15550005555"
+ECHO_JID = JID(ECHO, DEFAULT_USER_SERVER)
 
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
     async with served_sandbox(tmp_path / "sandbox") as running:
         await running.create_account(PHONE, name="Alice")
+        await running.create_account(ECHO, name="Echo", bot="echo")
         yield running
 
 
@@ -239,3 +267,303 @@ async def test_create_restarts_a_stopped_client_with_its_credentials(served: Ser
         await wait_for(again, "connected")
         assert again.jid == session.jid
         assert sorted(served.sandbox.network.accounts[PHONE].companions) == [1]  # no new device
+
+
+# ---------------------------------------------------------------------- messaging
+
+
+class Inbox:
+    """``on_message``: records each message handed on."""
+
+    def __init__(self) -> None:
+        self.messages: list[InboundMessage] = []
+        self._arrived = trio.Event()
+
+    async def __call__(self, session_id: str, message: InboundMessage) -> None:
+        assert session_id == message.session_id
+        self.messages.append(message)
+        self._arrived.set()
+        self._arrived = trio.Event()
+
+    async def next(self, *, after: int = 0) -> InboundMessage:
+        """The first message with index >= ``after``, waiting for it."""
+        with trio.fail_after(15):
+            while len(self.messages) <= after:
+                await self._arrived.wait()
+        return self.messages[after]
+
+
+def stored(db_file: Path, message_id: str) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(db_file) as conn:
+        rows = conn.execute(
+            "SELECT session_id, chat, sender FROM inbound_messages WHERE message_id = ?", (message_id,)
+        )
+        return [tuple(row) for row in rows]
+
+
+class ReceiptSpy:
+    """Records the delivery receipts a sandbox phone receives from device ``device`` (of any account)
+    and, at that moment, whether the hub had the message committed in ``inbound_messages``."""
+
+    def __init__(self, phone: SimPhone, db_file: Path, device: int) -> None:
+        self.db_file = db_file
+        self.device = device
+        self.receipts: list[tuple[Node, bool]] = []
+        self._arrived = trio.Event()
+        self._original = phone.receive
+        phone.receive = self._receive  # type: ignore[method-assign]
+
+    async def _receive(self, node: Node, *, now: int) -> Received:
+        sender = node.attrs.get("from")
+        if (
+            node.tag == "receipt"
+            and node.attrs.get("type") is None
+            and isinstance(sender, JID)
+            and sender.device == self.device
+        ):
+            committed = bool(stored(self.db_file, str(node.attrs.get("id"))))
+            self.receipts.append((node, committed))
+            self._arrived.set()
+            self._arrived = trio.Event()
+        return await self._original(node, now=now)
+
+    async def receipts_for(self, message_id: str, count: int = 1) -> list[bool]:
+        """Whether the message was committed at each of its first ``count`` receipts (waiting for them)."""
+        with trio.fail_after(15):
+            while True:
+                found = [committed for node, committed in self.receipts if node.attrs.get("id") == message_id]
+                if len(found) >= count:
+                    return found
+                await self._arrived.wait()
+
+
+def echo_kinds(served: Served, sent: SentMessage) -> list[str]:
+    """The ``<enc>`` types of a send for the echo's devices (PN or LID addressed)."""
+    users = {ECHO, served.sandbox.network.accounts[ECHO].lid}
+    kinds = [kind for device, kind in sent.encryptions.items() if device.user in users]
+    assert kinds
+    return kinds
+
+
+async def send(sessions: Sessions, session_id: str, text: str, **kwargs: Any) -> SentMessage:
+    with trio.fail_after(15):
+        return await sessions.send(session_id, ECHO_JID, Message(conversation=text), **kwargs)
+
+
+async def test_send_to_the_echo_and_receive_its_answer_committed_before_the_receipt(
+    served: Served, db: Database, tmp_path: Path
+) -> None:
+    inbox = Inbox()
+    db_file = tmp_path / "waporta.db"
+    async with open_sessions(db, settings_for(served), on_message=inbox) as sessions:
+        session = await link_by_qr(served, sessions, "sales")
+        echo_phone = await served.sandbox.messaging.phone(ECHO)
+        me = session.client.credentials.me
+        assert me is not None
+        spy = ReceiptSpy(echo_phone, db_file, me.device)
+        sent = await send(sessions, "sales", "hello hub")
+        assert (sent.status, sent.to.user) == ("sent", ECHO)
+        logged = echo_phone.find(sent.id, "in")
+        assert logged is not None
+        assert (logged.kind, logged.text) == ("text", "hello hub")
+
+        echo = await inbox.next()
+        assert echo.from_me is False
+        assert echo.sender == ECHO_JID
+        assert echo.recipient == JID(PHONE, DEFAULT_USER_SERVER)
+        payload = echo.as_payload()
+        assert payload == {
+            "event": "message.received",
+            "sessionId": "sales",
+            "messageId": echo.message_id,
+            "sender": f"{ECHO}@s.whatsapp.net",
+            "recipient": f"{PHONE}@s.whatsapp.net",
+            "timestamp": echo.timestamp,
+            "messageType": "text",
+            "content": {"text": "echo: hello hub"},
+            "raw": {
+                "key": payload["raw"]["key"],
+                "message": {"conversation": "echo: hello hub"},
+                "messageTimestamp": echo.timestamp,
+                "pushName": "Echo",
+            },
+        }
+        assert payload["raw"]["key"]["id"] == echo.message_id
+        assert payload["raw"]["key"]["fromMe"] is False
+        assert echo.timestamp > 1_700_000_000
+        # Committed before the receipt told the echo's phone it was delivered.
+        assert await spy.receipts_for(echo.message_id) == [True]
+        assert len(stored(db_file, echo.message_id)) == 1
+
+        # WhatsApp delivers the same message again (a new ciphertext, the same key): receipted again,
+        # stored once, not handed on twice.
+        async def redeliver() -> None:
+            node = await echo_phone.send_text(
+                JID(PHONE, DEFAULT_USER_SERVER), "echo: hello hub", now=served.sandbox.now(), message_id=echo.message_id
+            )
+            await served.sandbox.messaging.submit(echo_phone.device, node)
+
+        await redeliver()
+        assert await spy.receipts_for(echo.message_id, 2) == [True, True]
+        with trio.fail_after(15):
+            await session.inbox.drained()
+        assert [m.message_id for m in inbox.messages] == [echo.message_id]
+        assert len(stored(db_file, echo.message_id)) == 1
+
+
+async def test_restart_keeps_the_signal_state(served: Served, db: Database) -> None:
+    inbox = Inbox()
+    async with open_sessions(db, settings_for(served), on_message=inbox) as sessions:
+        await link_by_qr(served, sessions, "sales")
+        first = await send(sessions, "sales", "before")
+        assert set(echo_kinds(served, first)) == {"pkmsg"}  # a new Signal session with the echo
+        await inbox.next()
+    # A new supervisor on the same database: no QR, the Signal sessions come from SQLite.
+    async with open_sessions(db, settings_for(served), on_message=inbox) as sessions:
+        restored = sessions.get("sales")
+        await wait_for(restored, "connected")
+        assert restored.qr is None
+        again = await send(sessions, "sales", "after")
+        assert set(echo_kinds(served, again)) == {"msg"}  # the Signal session with the echo, kept
+        answer = await inbox.next(after=1)
+        assert dict(answer.content) == {"text": "echo: after"}
+    assert sorted(served.sandbox.network.accounts[PHONE].companions) == [1]
+
+
+class FakeMessenger:
+    """Stands in for a session's Messenger: every send raises ``error``."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        self.ids: list[str | None] = []
+
+    def new_message_id(self) -> str:
+        return "3EB0FAKE"
+
+    async def send_message(self, to: JID, message: Message, **kwargs: Any) -> SentMessage:
+        self.ids.append(kwargs.get("message_id"))
+        raise self.error
+
+
+async def test_errors_from_each_status(served: Served, db: Database) -> None:
+    async with open_sessions(db, settings_for(served)) as sessions:
+        with pytest.raises(UnknownSession) as unknown:
+            await sessions.send("nobody", ECHO_JID, Message(conversation="x"))
+        assert (unknown.value.status, unknown.value.code, unknown.value.session_id) == (404, "session_not_found", "nobody")
+        assert isinstance(unknown.value, LookupError)
+
+        fresh = await sessions.create("fresh")
+        await wait_qr(fresh)
+        with pytest.raises(SessionNotLinked) as not_linked:
+            await sessions.send("fresh", ECHO_JID, Message(conversation="x"))
+        assert (not_linked.value.status, not_linked.value.code, not_linked.value.retryable) == (
+            409,
+            "session_not_linked",
+            False,
+        )
+        fresh.status = "connecting"  # still registering: not linked either
+        with pytest.raises(SessionNotLinked):
+            await sessions.send("fresh", ECHO_JID, Message(conversation="x"))
+
+        session = await link_by_qr(served, sessions, "sales")
+        with trio.fail_after(15), pytest.raises(NotOnWhatsApp):
+            await sessions.send("sales", JID("15559999999", DEFAULT_USER_SERVER), Message(conversation="x"))
+        for status in ("connecting", "disconnected"):
+            session.status = status  # as the supervisor sets it while the connection is down
+            with pytest.raises(SessionUnavailable) as unavailable:
+                await sessions.send("sales", ECHO_JID, Message(conversation="not sent"))
+            assert unavailable.value.retryable
+            assert unavailable.value.message_id is None  # nothing went out
+        session.status = "connected"
+        echo_phone = await served.sandbox.messaging.phone(ECHO)
+        assert echo_phone.log == []  # the status checks came before any network use
+
+        response = await served.post(f"/sandbox/devices/{session.jid}/logout")
+        assert response.status_code == 200, response.text
+        await wait_for(session, "logged_out")
+        with pytest.raises(SessionLoggedOut) as logged_out:
+            await sessions.send("sales", ECHO_JID, Message(conversation="x"))
+        assert (logged_out.value.status, logged_out.value.code) == (409, "session_logged_out")
+        assert all(isinstance(e.value, SessionError) for e in (unknown, not_linked, logged_out))
+
+
+async def test_failures_during_the_send(served: Served, db: Database) -> None:
+    async with open_sessions(db, settings_for(served)) as sessions:
+        session = await link_by_qr(served, sessions, "sales")
+        real = session.messenger
+        cases: list[tuple[BaseException, type[BaseException]]] = [
+            (NotConnected("gone"), SessionUnavailable),
+            (TransportClosed("closed"), SessionUnavailable),
+            (IqTimeout("slow"), SessionUnavailable),
+            (IqError("iq failed: 500", code=500), SessionUnavailable),
+            (IqError("iq failed: 503", code=None), SessionUnavailable),
+            (IqError("iq failed: 406", code=406), MessageRefused),
+            (MessageRefused("refused", code="479"), MessageRefused),
+            (NotOnWhatsApp("nobody"), NotOnWhatsApp),
+        ]
+        for error, expected in cases:
+            fake = FakeMessenger(error)
+            session.messenger = fake  # type: ignore[assignment]
+            with pytest.raises(expected) as caught:
+                await sessions.send("sales", ECHO_JID, Message(conversation="x"), message_id="3EB0GIVEN")
+            assert fake.ids == ["3EB0GIVEN"]
+            if isinstance(caught.value, SessionUnavailable):
+                assert caught.value.message_id == "3EB0GIVEN"
+                assert caught.value.__cause__ is error
+        session.messenger = real
+
+
+async def test_no_server_ack_is_retryable_with_the_same_id(served: Served, db: Database) -> None:
+    settings = dataclasses.replace(settings_for(served), iq_timeout=1.0)
+    async with open_sessions(db, settings) as sessions:
+        await link_by_qr(served, sessions, "sales")
+        handler = served.sandbox.stanza_handlers["message"]
+
+        async def swallow(connection: Any, node: Node) -> None:
+            return None  # the server takes the message and never acks it
+
+        served.sandbox.stanza_handlers["message"] = swallow
+        with pytest.raises(SessionUnavailable) as caught:
+            await send(sessions, "sales", "lost")
+        message_id = caught.value.message_id
+        assert message_id is not None
+        served.sandbox.stanza_handlers["message"] = handler
+        sent = await send(sessions, "sales", "lost", message_id=message_id)
+        assert sent.id == message_id
+        echo_phone = await served.sandbox.messaging.phone(ECHO)
+        assert [e.id for e in echo_phone.log if e.direction == "in"] == [message_id]
+
+
+class MessagePlugin:
+    """A plugin recording ``message_received`` calls (and their payloads)."""
+
+    def __init__(self) -> None:
+        self.payloads: list[dict[str, Any]] = []
+        self.arrived = trio.Event()
+
+    @hookimpl
+    async def message_received(self, hub: Hub, session_id: str, message: InboundMessage) -> None:
+        self.payloads.append({"session_id": session_id, **message.as_payload()})
+        self.arrived.set()
+
+
+async def test_the_hub_hands_received_messages_to_the_plugins(served: Served, tmp_path: Path) -> None:
+    config: Config = dataclasses.replace(
+        default_config(),
+        storage=StorageConfig(data_dir=tmp_path / "data"),
+        whatsapp=WhatsAppConfig(websocket_url=served.ws_url, noise_root_public_key=served.sandbox.root_public_key.hex()),
+    )
+    plugin = MessagePlugin()
+    plugins = Plugins()
+    plugins.register(plugin, "recorder")
+    async with open_hub(config, plugins) as hub:
+        sessions = hub.sessions
+        assert sessions is not None
+        await link_by_qr(served, sessions, "hubbed")
+        await send(sessions, "hubbed", "through the hub")
+        with trio.fail_after(15):
+            await plugin.arrived.wait()
+    [payload] = plugin.payloads
+    assert payload["session_id"] == payload["sessionId"] == "hubbed"
+    assert payload["content"] == {"text": "echo: through the hub"}
+    assert payload["sender"] == f"{ECHO}@s.whatsapp.net"

@@ -1,7 +1,8 @@
 """Wiping one WhatsApp session's state from the hub database (logout, or a session deleted).
 
 :data:`SESSION_TABLES` names every table of ``migrations/0002_signal.sql``: the credentials, Signal state,
-device lists and LID mappings a linked device keeps. :func:`delete_session` removes one session's rows
+device lists and LID mappings a linked device keeps, and ``inbound_messages`` (``0003``: the messages it
+received). :func:`delete_session` removes one session's rows
 from all of them in one transaction, so a crash never leaves half a session behind.
 
 This module is NOT the hub's session registry or its webhooks: a session's configured webhooks
@@ -28,6 +29,7 @@ SESSION_TABLES: Final[tuple[str, ...]] = (
     "signal_sender_keys",
     "wa_device_lists",
     "wa_lid_mappings",
+    "inbound_messages",
 )
 
 

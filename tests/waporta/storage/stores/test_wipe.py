@@ -42,6 +42,13 @@ async def fill(db: Database, session_id: str, seed: int) -> None:
     await SqliteCredentialStore(db, session_id).save_credentials({"seed": seed})
     await SqliteDeviceListStore(db, session_id).put_device_lists([DeviceList("1@lid", (0,), 1)])
     await SqliteLidMapStore(db, session_id).put_lid_mappings([("1", "15550001111")])
+    await db.write(
+        lambda conn: conn.execute(
+            "INSERT INTO inbound_messages (session_id, chat, sender, message_id, payload, received_at) "
+            "VALUES (?, '1@lid', '15550001111@s.whatsapp.net', 'ABC', '{}', 1)",
+            (session_id,),
+        )
+    )
 
 
 def rows_of(conn: sqlite3.Connection, session_id: str) -> dict[str, int]:
