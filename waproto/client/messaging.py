@@ -340,9 +340,7 @@ class Messenger:
         client.stanza_handlers["message"] = self._on_message
         client.stanza_handlers["ack"] = self._on_ack
         client.stanza_handlers["receipt"] = self._on_receipt
-        notification_handlers = getattr(client, "notification_handlers", None)
-        if isinstance(notification_handlers, dict):
-            notification_handlers["w:gp2"] = self._on_group_notification
+        client.notification_handlers["w:gp2"] = self._on_group_notification
 
     # ----------------------------------------------------------------- identities and addresses
 

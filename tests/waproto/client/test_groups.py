@@ -345,6 +345,19 @@ async def test_group_messages_without_a_sender_key_are_reported(attrs: dict[str,
     assert inbox[0].id == "3EB0G"
 
 
+async def test_a_group_notification_drops_the_cached_metadata() -> None:
+    messenger = _offline_messenger([])
+    info = GroupInfo(GROUP, "Team", "pn", (GroupParticipant(pn(BOB)),))
+    other = dataclasses.replace(info, jid=JID("999", GROUP_SERVER))
+    messenger.groups.put(info)
+    messenger.groups.put(other)
+    handler = messenger.client.notification_handlers["w:gp2"]
+    await handler(Node("notification", {"from": GROUP, "type": "w:gp2", "id": "1"}, [Node("add", {})]))
+    await handler(Node("notification", {"from": "garbage@@", "type": "w:gp2", "id": "2"}))
+    assert messenger.groups.get(GROUP) is None
+    assert messenger.groups.get(other.jid) is other
+
+
 # ------------------------------------------------------------------------------------ sans-I/O pieces
 
 

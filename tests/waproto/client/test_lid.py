@@ -21,6 +21,7 @@ from tests.waproto.client.test_sandbox import PHONE, next_event, settings_for
 from tests.waproto.sandbox.interop_helpers import Served, served_sandbox
 from waproto.binary import Node
 from waproto.client import Client, Connected, open_client
+from waproto.client.directory import Directory, MemoryLidMapStore
 from waproto.client.messaging import Addressing, CompanionSignalStore, Messenger, ReceivedMessage
 from waproto.errors import LocalProtocolError
 from waproto.jid import DEFAULT_USER_SERVER, HIDDEN_USER_SERVER, JID
@@ -191,3 +192,38 @@ def test_addressing_is_checked() -> None:
     messenger = _offline_messenger([])
     with pytest.raises(LocalProtocolError, match="addressing"):
         Messenger(messenger.client, Inbox(), addressing="phone")  # type: ignore[arg-type]
+
+
+async def test_with_a_directory_lids_and_device_lists_are_cached(served: Served) -> None:
+    """Given L's Directory, the Messenger takes device lists and LIDs from it: the second text to the
+    same number asks the server nothing; LID pairs of incoming messages end up in its store."""
+    store = await link(served, PHONE)
+    assert store.credentials is not None
+    echo, bob = account(served, ECHO), account(served, BOB)
+    lids = MemoryLidMapStore()
+    inbox = Inbox()
+    async with open_client(settings_for(served), store.credentials, store) as client:
+        directory = Directory(client, lid_store=lids)
+        messenger = Messenger(client, inbox, directory=directory)
+        sent_nodes = Sent(client)
+        assert isinstance(await next_event(client, Connected), Connected)
+        with trio.fail_after(15):
+            first = await messenger.send_text(echo.jid, "one")
+        assert sent_nodes.message(first.id).attrs["to"] == echo.lid_jid
+        assert await lids.get_lids([ECHO]) == {ECHO: echo.lid}
+        assert isinstance(await inbox.next(), ReceivedMessage)
+        usyncs = sent_nodes.usync_queries()
+        with trio.fail_after(15):
+            second = await messenger.send_text(echo.jid, "two")
+        assert sent_nodes.usync_queries() == usyncs  # everything came from the directory
+        assert second.encryptions[echo.lid_jid.with_device(0)] == "msg"
+        reply = await inbox.next()
+        assert isinstance(reply, ReceivedMessage)
+        assert reply.text == "echo: two"
+
+        # Bob writes first: the directory learns his LID from the message's attributes.
+        await served.sandbox.messaging.send_text(BOB, account(served, PHONE).jid, "hello")
+        hello = await inbox.next()
+        assert isinstance(hello, ReceivedMessage)
+        assert hello.sender_alt == bob.lid_jid
+        assert await lids.get_lids([BOB]) == {BOB: bob.lid}
