@@ -38,7 +38,7 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Final, Literal
 
@@ -48,6 +48,8 @@ from waporta.messages import InboundMessage, InboundQueue, MessageHandler
 from waporta.storage import Database
 from waporta.storage.stores import (
     SqliteCredentialStore,
+    SqliteDeviceListStore,
+    SqliteLidMapStore,
     SqliteSenderKeyStore,
     SqliteSignalStore,
     delete_session,
@@ -69,12 +71,14 @@ from waproto.client import (
     TransportClosed,
     TransportFactory,
 )
+from waproto.client.directory import Directory
 from waproto.client.messaging import Messenger, ReceivedMessage, SentMessage, UndecryptableMessage
 from waproto.credentials import Credentials
 from waproto.errors import MessageRefused, WAProtoError
 from waproto.jid import JID
 from waproto.proto import Message
 from waproto.signal.keys import PreKeyRecord
+from waproto.usync import CheckResult
 
 if TYPE_CHECKING:
     from waporta.config import WhatsAppConfig
@@ -197,6 +201,8 @@ class Session:
     messenger: Messenger = field(repr=False)
     #: Commits what ``messenger`` receives and hands it to the hooks in order.
     inbox: InboundQueue = field(repr=False)
+    #: Device lists, LID mappings (in the session's SQLite stores) and number checks.
+    directory: Directory = field(repr=False)
     #: One of :data:`STATUSES`.
     status: str = "connecting"
     #: The latest QR string while linking by QR (None otherwise).
@@ -374,22 +380,22 @@ class Sessions:
         session = self.ready(session_id)
         messenger = session.messenger
         message_id = message_id or messenger.new_message_id()
-        try:
+        with _network_errors(session_id, message_id):
             return await messenger.send_message(to, message, message_id=message_id, media_type=media_type)
-        except (NotConnected, TransportClosed) as exc:
-            raise SessionUnavailable(
-                session_id, f"session {session_id}: the connection dropped during the send", message_id=message_id
-            ) from exc
-        except IqTimeout as exc:
-            raise SessionUnavailable(
-                session_id, f"session {session_id}: no answer from the server in time", message_id=message_id
-            ) from exc
-        except IqError as exc:
-            if exc.error_code is not None and exc.error_code < 500:
-                raise MessageRefused(f"the server refused a query for this send: {exc}", code=exc.code) from exc
-            raise SessionUnavailable(
-                session_id, f"session {session_id}: the server failed ({exc})", message_id=message_id
-            ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover - _network_errors always raises or returns
+
+    async def check(self, session_id: str, phone: str) -> CheckResult:
+        """Whether ``phone`` (digits with country code) is on WhatsApp: ``CheckResult(exists, jid, lid)``
+        (one usync contact query; the LID↔PN pair it tells is kept in the session's LID map).
+
+        Errors: see :meth:`ready`; :class:`SessionUnavailable` when the connection drops or the server
+        does not answer in time; waproto's ``LocalProtocolError`` for a malformed number (nothing sent).
+        """
+        session = self.ready(session_id)
+        with _network_errors(session_id, None):
+            found = await session.directory.check([phone])
+            return found[phone]
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def aclose(self) -> None:
         """Stop every client (their state stays saved)."""
@@ -409,6 +415,13 @@ class Sessions:
             transport=self._transport,
         )
         inbox = InboundQueue(self.db, session_id, self._on_message, now=self._now)
+        directory = Directory(
+            client,
+            device_store=SqliteDeviceListStore(self.db, session_id),
+            lid_store=SqliteLidMapStore(self.db, session_id),
+            now=self._now,
+            rng=self._rng,
+        )
 
         async def on_item(item: ReceivedMessage | UndecryptableMessage) -> None:
             await self._received(session, item)
@@ -418,11 +431,12 @@ class Sessions:
             on_item,
             signal_store=store.signal,
             sender_key_store=SqliteSenderKeyStore(self.db, session_id),
+            directory=directory,
             addressing=self.addressing,
             rng=self._rng,
             now=self._now,
         )
-        session = Session(session_id, client, messenger, inbox)
+        session = Session(session_id, client, messenger, inbox, directory)
         if credentials.me is not None:
             session.jid = str(credentials.me)
             session.lid = None if credentials.lid is None else str(credentials.lid)
@@ -505,6 +519,28 @@ class Sessions:
         log.info("session %s: %s", session.id, session.status)
         if self._on_status is not None:
             await self._on_status(session.id, session.status)
+
+
+@contextlib.contextmanager
+def _network_errors(session_id: str, message_id: str | None) -> Iterator[None]:
+    """Turn the transport failures of a request into :class:`SessionUnavailable` (an iq error: a 4xx into
+    ``MessageRefused``, a 5xx or one without a code into :class:`SessionUnavailable`)."""
+    try:
+        yield
+    except (NotConnected, TransportClosed) as exc:
+        raise SessionUnavailable(
+            session_id, f"session {session_id}: the connection dropped during the request", message_id=message_id
+        ) from exc
+    except IqTimeout as exc:
+        raise SessionUnavailable(
+            session_id, f"session {session_id}: no answer from the server in time", message_id=message_id
+        ) from exc
+    except IqError as exc:
+        if exc.error_code is not None and exc.error_code < 500:
+            raise MessageRefused(f"the server refused a request: {exc}", code=exc.code) from exc
+        raise SessionUnavailable(
+            session_id, f"session {session_id}: the server failed ({exc})", message_id=message_id
+        ) from exc
 
 
 @contextlib.asynccontextmanager

@@ -33,6 +33,7 @@ from waporta.sessions import (
     SessionStore,
     SessionUnavailable,
     UnknownSession,
+    client_settings,
     open_sessions,
 )
 from waporta.storage import Database
@@ -46,6 +47,7 @@ from waproto.jid import DEFAULT_USER_SERVER, JID
 from waproto.proto import Message
 from waproto.sandbox.phone import Received, SimPhone
 from waproto.signal.keys import generate_pre_keys
+from waproto.usync import CheckResult
 
 PHONE = "15550003333"
 ECHO = "15550005555"
@@ -449,6 +451,8 @@ async def test_errors_from_each_status(served: Served, db: Database) -> None:
     async with open_sessions(db, settings_for(served)) as sessions:
         with pytest.raises(UnknownSession) as unknown:
             await sessions.send("nobody", ECHO_JID, Message(conversation="x"))
+        with pytest.raises(UnknownSession):
+            await sessions.check("nobody", ECHO)
         assert (unknown.value.status, unknown.value.code, unknown.value.session_id) == (404, "session_not_found", "nobody")
         assert isinstance(unknown.value, LookupError)
 
@@ -456,6 +460,8 @@ async def test_errors_from_each_status(served: Served, db: Database) -> None:
         await wait_qr(fresh)
         with pytest.raises(SessionNotLinked) as not_linked:
             await sessions.send("fresh", ECHO_JID, Message(conversation="x"))
+        with pytest.raises(SessionNotLinked):
+            await sessions.check("fresh", ECHO)
         assert (not_linked.value.status, not_linked.value.code, not_linked.value.retryable) == (
             409,
             "session_not_linked",
@@ -474,6 +480,8 @@ async def test_errors_from_each_status(served: Served, db: Database) -> None:
                 await sessions.send("sales", ECHO_JID, Message(conversation="not sent"))
             assert unavailable.value.retryable
             assert unavailable.value.message_id is None  # nothing went out
+            with pytest.raises(SessionUnavailable):
+                await sessions.check("sales", ECHO)
         session.status = "connected"
         echo_phone = await served.sandbox.messaging.phone(ECHO)
         assert echo_phone.log == []  # the status checks came before any network use
@@ -483,6 +491,8 @@ async def test_errors_from_each_status(served: Served, db: Database) -> None:
         await wait_for(session, "logged_out")
         with pytest.raises(SessionLoggedOut) as logged_out:
             await sessions.send("sales", ECHO_JID, Message(conversation="x"))
+        with pytest.raises(SessionLoggedOut):
+            await sessions.check("sales", ECHO)
         assert (logged_out.value.status, logged_out.value.code) == (409, "session_logged_out")
         assert all(isinstance(e.value, SessionError) for e in (unknown, not_linked, logged_out))
 
@@ -511,6 +521,33 @@ async def test_failures_during_the_send(served: Served, db: Database) -> None:
                 assert caught.value.message_id == "3EB0GIVEN"
                 assert caught.value.__cause__ is error
         session.messenger = real
+
+        class SlowDirectory:
+            async def check(self, phones: list[str]) -> dict[str, CheckResult]:
+                raise IqTimeout("no answer")
+
+        real_directory = session.directory
+        session.directory = SlowDirectory()  # type: ignore[assignment]
+        with pytest.raises(SessionUnavailable) as caught_check:
+            await sessions.check("sales", ECHO)
+        assert caught_check.value.message_id is None
+        session.directory = real_directory
+
+
+async def test_check_numbers(served: Served, db: Database, tmp_path: Path) -> None:
+    async with open_sessions(db, settings_for(served)) as sessions:
+        await link_by_qr(served, sessions, "sales")
+        with trio.fail_after(15):
+            found = await sessions.check("sales", ECHO)
+            missing = await sessions.check("sales", "15559999999")
+    lid = served.sandbox.network.accounts[ECHO].lid
+    assert found == CheckResult(True, ECHO_JID, JID(lid, "lid"))
+    assert missing.exists is False
+    assert missing.jid is None
+    # The pair was kept in the session's LID map.
+    with sqlite3.connect(tmp_path / "waporta.db") as conn:
+        rows = conn.execute("SELECT lid_user, pn_user FROM wa_lid_mappings WHERE session_id = 'sales'").fetchall()
+    assert (lid, ECHO) in rows
 
 
 async def test_no_server_ack_is_retryable_with_the_same_id(served: Served, db: Database) -> None:
@@ -567,3 +604,20 @@ async def test_the_hub_hands_received_messages_to_the_plugins(served: Served, tm
     assert payload["session_id"] == payload["sessionId"] == "hubbed"
     assert payload["content"] == {"text": "echo: through the hub"}
     assert payload["sender"] == f"{ECHO}@s.whatsapp.net"
+
+
+def test_client_settings_of_the_config(tmp_path: Path) -> None:
+    from waproto.sandbox.media import ensure_tls_files
+
+    plain = client_settings(WhatsAppConfig(websocket_url="wss://example.test/ws/chat"))
+    assert plain.url == "wss://example.test/ws/chat"
+    assert plain.ssl_context is None
+    assert plain.noise_root_public_key == ClientSettings(url="x").noise_root_public_key  # WhatsApp's root
+    ca_file = ensure_tls_files(tmp_path / "tls").ca_file
+    custom = client_settings(
+        WhatsAppConfig(websocket_url="wss://example.test/ws/chat", noise_root_public_key="ab" * 32, ca_file=ca_file)
+    )
+    assert custom.noise_root_public_key == bytes.fromhex("ab" * 32)
+    assert custom.ssl_context is not None
+    names = {dict(item[0] for item in cert["subject"]).get("commonName") for cert in custom.ssl_context.get_ca_certs()}
+    assert "waproto sandbox media CA" in names
