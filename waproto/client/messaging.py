@@ -89,6 +89,7 @@ from waproto.signal import (
     PreKeyStore,
     ProtocolAddress,
     SenderKeyStore,
+    SessionRecord,
     SessionStore,
     SignedPreKeyStore,
     decrypt,
@@ -380,16 +381,18 @@ class Messenger:
         name = f"{user.user}_1" if user.server == HIDDEN_USER_SERVER else user.user
         return ProtocolAddress(name, device.device)
 
-    async def _session_address(self, device: JID) -> ProtocolAddress:
-        """:meth:`_address`, first copying a session kept under the phone number over (call locked)."""
+    async def _session(self, device: JID) -> tuple[ProtocolAddress, SessionRecord | None]:
+        """:meth:`_address` and the session there, copying one kept under the phone number over when
+        there is none yet (call with the lock held)."""
         address = self._address(device)
+        record = await self.signal.load_session(address)
         user = device.to_non_ad()
         pn = user if user.server == DEFAULT_USER_SERVER else self._known_pn(user)
-        if pn is not None and address.name != pn.user and await self.signal.load_session(address) is None:
-            old = await self.signal.load_session(ProtocolAddress(pn.user, device.device))
-            if old is not None:
-                await self.signal.store_session(address, old)
-        return address
+        if record is None and pn is not None and address.name != pn.user:
+            record = await self.signal.load_session(ProtocolAddress(pn.user, device.device))
+            if record is not None:
+                await self.signal.store_session(address, record)
+        return address, record
 
     def _learn(self, node: Node) -> None:
         sender = _jid(node, "participant") or _jid(node, "from")
@@ -448,7 +451,7 @@ class Messenger:
 
     async def _ensure_sessions(self, devices: list[JID]) -> None:
         async with self._lock:
-            missing = [d for d in devices if await self.signal.load_session(await self._session_address(d)) is None]
+            missing = [d for d in devices if (await self._session(d))[1] is None]
         if not missing:
             return
         bundles = parse_prekey_result(await self.client.query(prekey_query(missing)))
@@ -677,7 +680,7 @@ class Messenger:
                 plain.device_sent_message.message.CopyFrom(message)
             else:
                 plain.CopyFrom(message)
-            address = await self._session_address(device)
+            address, _ = await self._session(device)
             await process_pre_key_bundle(
                 address, bundle, identity_store=self.signal, session_store=self.signal, rng=self._rng
             )
@@ -776,7 +779,7 @@ class Messenger:
             raise DecodeError("a message without <enc>")
         content: Message | None = None
         async with self._lock:
-            address = await self._session_address(sender)
+            address, _ = await self._session(sender)
             for enc in encs:
                 kind, body = enc.attrs.get("type"), enc.content
                 if not isinstance(body, bytes):
