@@ -433,7 +433,8 @@ class InboundQueue:
             self._wake = trio.Event()  # reset before reading: a commit during the read wakes the next wait
             pending = await load_pending(self.db, self.session_id, limit=self._batch)
             if not pending:
-                self._idle.set()
+                if not self._wake.is_set():  # else a commit raced the read: look again first
+                    self._idle.set()
                 await self._wake.wait()
                 continue
             for seq, message in pending:
