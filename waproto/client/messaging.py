@@ -23,9 +23,10 @@ type><participants><to jid><enc v="2" type [mediatype]/></to>…</participants>`
 an ack with ``error`` raises ``MessageRefused``; a user with no devices raises ``NotOnWhatsApp`` first.
 
 **Sending to a group** (§6.3–6.4, pieces in ``waproto.client.groups``): metadata from a ``w:g2`` query
-(cached; dropped when the ack's ``phash`` differs or a ``w:gp2`` notification names the group), every
-member's devices, our sender key (``skmsg``, one for all) and its distribution message 1:1 to each
-member device that has not got it yet (ours included, except this device). LID-mode groups are sent
+(cached; dropped, with the members' device lists, when the ack's ``phash`` differs, or when a
+``w:gp2`` notification names the group), every member's devices, our sender key (``skmsg``, one for
+all) and its distribution message 1:1 to each member device that has not got it yet (ours included,
+except this device). LID-mode groups are sent
 with ``addressing_mode="lid"`` from our LID. When a member left since the last fetch, our sender key is
 rotated and distributed afresh.
 
@@ -233,6 +234,10 @@ class DeviceDirectory(Protocol):
 
     async def learn(self, node: Node) -> None:
         """Keep the LID↔PN pairs a stanza's attributes tell."""
+        ...
+
+    async def forget(self, users: list[JID]) -> None:
+        """Drop the cached device lists of ``users``."""
         ...
 
 
@@ -600,6 +605,8 @@ class Messenger:
         if isinstance(server_phash, str) and server_phash and server_phash != phash:
             log.info("the server's participant hash for %s differs: its metadata is fetched again", group)
             self.groups.invalidate(group)
+            if self.directory is not None:
+                await self.directory.forget(users)
         return SentMessage(message_id, group, "sent", _number(ack.attrs.get("t")), encryptions)
 
     async def _send_and_wait_ack(

@@ -24,6 +24,7 @@ from tests.waproto.client.test_sandbox import PHONE, next_event, settings_for
 from tests.waproto.sandbox.interop_helpers import Served, served_sandbox
 from waproto.binary import Node
 from waproto.client import Client, ClientSettings, Connected, MemoryClientStore, Paired, QRCode, open_client
+from waproto.client.directory import Directory
 from waproto.client.groups import (
     GroupCache,
     GroupInfo,
@@ -486,7 +487,8 @@ async def test_lid_addressed_group_and_a_stale_participant_hash(served: Served) 
     group = await create_group(served, PHONE, BOB, CAROL)
     accounts = {phone: served.sandbox.network.accounts[phone].account for phone in (PHONE, BOB, CAROL)}
     async with open_client(settings_for(served), store.credentials, store) as client:
-        messenger = Messenger(client, Inbox())
+        directory = Directory(client)
+        messenger = Messenger(client, Inbox(), directory=directory)
         stanzas: list[Node] = []
         original_send, original_ack = client.send_node, client.stanza_handlers["ack"]
 
@@ -518,6 +520,8 @@ async def test_lid_addressed_group_and_a_stale_participant_hash(served: Served) 
         for phone in (BOB, CAROL):
             assert (await logged(served, phone, sent.id))["text"] == "by lid"
         assert messenger.groups.get(group) is None  # the server's phash differed: fetched again next time
+        members_lists = [str(a.lid_jid) for a in accounts.values()]
+        assert await directory.device_store.get_device_lists(members_lists) == {}  # and the device lists
         client.stanza_handlers["ack"] = original_ack
         with trio.fail_after(15):
             again = await messenger.send_text(group, "by number again")
