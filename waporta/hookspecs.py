@@ -98,8 +98,9 @@ def message_received(hub: Hub, session_id: str, message: InboundMessage) -> None
 
     :param hub: the :class:`waporta.hub.Hub`.
     :param session_id: the session that received it (see ``waporta.webhooks.SESSION_ID_RE``).
-    :param message: a :class:`waporta.messages.InboundMessage` (immutable): ``message_id``, ``chat``,
-        ``sender`` (user JID; the phone number when WhatsApp gave both it and the LID), ``sender_alt``,
+    :param message: a :class:`waporta.messages.InboundMessage` (immutable): ``session_id``,
+        ``message_id``, ``chat``, ``sender`` (user JID; the phone number when WhatsApp gave both it and
+        the LID), ``sender_alt``,
         ``sender_device``, ``recipient``, ``timestamp`` (POSIX seconds), ``from_me``, ``is_group``,
         ``push_name``, ``kind`` (text, image, document, video, audio, location, contact, reaction,
         sticker, unknown), ``content`` (a JSON summary) and ``raw`` (Baileys' ``WAMessage`` shape).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import typing
 
@@ -56,3 +57,23 @@ def test_spec_is_typed_and_documents_every_argument(name: str) -> None:
 def test_exports() -> None:
     assert sorted(hookspecs.__all__) == ["PROJECT", "SYNC_ONLY", "hookspec"]
     assert hookspecs.PROJECT == "waporta"
+
+
+def test_message_received_documents_the_message_and_its_payload() -> None:
+    from pathlib import Path
+
+    from waporta.messages import InboundMessage
+
+    fn = specs()["message_received"]
+    assert inspect.signature(fn).parameters["message"].annotation == "InboundMessage"
+    doc = inspect.getdoc(fn) or ""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "plugin_hooks.md").read_text(encoding="utf-8")
+    section = docs[docs.index("## message_received(") : docs.index("## session_status_changed(")]
+    for field in dataclasses.fields(InboundMessage):
+        assert f"``{field.name}``" in doc, f"the spec does not name message.{field.name}"
+        assert f"| `{field.name}` |" in section, f"docs/plugin_hooks.md does not list message.{field.name}"
+    for key in ("event", "sessionId", "messageId", "sender", "recipient", "timestamp", "messageType", "content", "raw"):
+        assert key in doc
+        assert f'"{key}":' in section
+    assert "as_payload()" in doc
+    assert "REDACTED" in section
