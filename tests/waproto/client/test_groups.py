@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.waproto.client.test_sandbox import PHONE, next_event, settings_for
 from tests.waproto.sandbox.interop_helpers import Served, served_sandbox
@@ -344,6 +346,25 @@ async def test_group_messages_without_a_sender_key_are_reported(attrs: dict[str,
     assert len(inbox) == 1
     assert isinstance(inbox[0], UndecryptableMessage)
     assert inbox[0].id == "3EB0G"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    prefix=st.sampled_from([b"", b"\x33", b"\x33\x08\x01\x10\x00\x1a\x10", b"\x23"]),
+    data=st.binary(max_size=200),
+    participant=st.sampled_from([pn(BOB), JID("77", "lid", device=2), "x@@y"]),
+)
+async def test_garbage_skmsgs_are_reported_never_raised(prefix: bytes, data: bytes, participant: JID | str) -> None:
+    inbox: list[Item] = []
+    messenger = _offline_messenger(inbox)
+    node = Node(
+        "message",
+        {"id": "3EB0G", "from": GROUP, "participant": participant},
+        [Node("enc", {"v": "2", "type": "skmsg"}, prefix + data)],
+    )
+    await messenger.client.stanza_handlers["message"](node)
+    assert len(inbox) == 1
+    assert isinstance(inbox[0], UndecryptableMessage)
 
 
 async def test_a_group_notification_drops_the_cached_metadata() -> None:
