@@ -14,6 +14,7 @@ Sans-I/O, a stanza in or a stanza out (PROTOCOL.md §5.3, §6.1, §6.2.11, §8):
   :func:`parse_lid_result` reads ``{PN user: LID user}``.
 - :func:`parse_usync_users` is the general reader the others are built on: one :class:`UsyncUser` per
   ``<user>`` of the answer.
+- :func:`device_list_hash` is the ``device_hash`` of a devices notification (whatsmeow's v2 hash).
 - :func:`prekey_query` builds ``<iq xmlns="encrypt" type="get"><key><user jid=device/>…</key></iq>``;
   :func:`parse_prekey_result` reads each ``<user>`` into a :class:`~waproto.signal.keys.PreKeyBundle`,
   or None for a device the server has no keys for (``<error>`` in place of the bundle).
@@ -27,6 +28,9 @@ store LID mappings (``waproto.client.directory`` does).
 
 from __future__ import annotations
 
+import base64
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -47,6 +51,7 @@ __all__ = [
     "CheckResult",
     "UsyncUser",
     "contact_query",
+    "device_list_hash",
     "devices_query",
     "lid_query",
     "normalize_phone",
@@ -64,7 +69,7 @@ MAX_DEVICE_ID: Final = 0xFFFF
 
 
 def usync_iq(users: list[Node], protocols: list[Node], *, sid: str, mode: str, context: str) -> Node:
-    """A ``usync`` get iq asking ``protocols`` (the ``<query>`` children) about ``users`` (``<user>`` nodes)."""
+    """A ``usync`` get iq asking ``protocols`` (the ``<query>`` children) about ``users`` (``<user>``s)."""
     usync = Node(
         "usync",
         {"sid": sid, "mode": mode, "last": "true", "index": "0", "context": context},
@@ -292,6 +297,14 @@ def parse_lid_result(answer: Node) -> dict[JID, JID]:
         if user.jid is not None and user.jid.is_pn and user.lid is not None and user.lid.is_lid:
             found[user.jid] = user.lid
     return found
+
+
+def device_list_hash(devices: Iterable[JID]) -> str:
+    """whatsmeow's participant-list hash (v2) of device JIDs, as devices notifications carry it in
+    ``device_hash``: ``"2:"`` and the unpadded base64 of the first 6 bytes of SHA-256 over the sorted
+    ``user.agent:device@server`` strings (PROTOCOL.md §6.4)."""
+    joined = "".join(sorted(jid.ad_string() for jid in devices)).encode()
+    return "2:" + base64.b64encode(hashlib.sha256(joined).digest()[:6]).decode().rstrip("=")
 
 
 def prekey_query(devices: list[JID]) -> Node:

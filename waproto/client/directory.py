@@ -35,8 +35,6 @@ management: dropping the sessions of a removed device is the messaging layer's b
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import itertools
 import logging
 import math
@@ -54,6 +52,7 @@ from waproto.jid import DEFAULT_USER_SERVER, HIDDEN_USER_SERVER, JID
 from waproto.usync import (
     CheckResult,
     contact_query,
+    device_list_hash,
     devices_query,
     lid_query,
     normalize_phone,
@@ -257,13 +256,6 @@ def lid_pairs(node: Node) -> list[tuple[JID, JID]]:
             if pair is not None and pair not in found:
                 found.append(pair)
     return found
-
-
-def device_list_hash(devices: Iterable[JID]) -> str:
-    """whatsmeow's participant-list hash (v2) of device JIDs: ``"2:"`` and the unpadded base64 of the first
-    6 bytes of SHA-256 over the sorted ``user.agent:device@server`` strings (PROTOCOL.md §6.4)."""
-    joined = "".join(sorted(jid.ad_string() for jid in devices)).encode()
-    return "2:" + base64.b64encode(hashlib.sha256(joined).digest()[:6]).decode().rstrip("=")
 
 
 # --------------------------------------------------------------------- the directory

@@ -337,6 +337,7 @@ class Linker:
             ),
         )
         log.info("%s: linked as %s", connection.name, jid)
+        await self.sandbox.announce_devices(state.phone, device, "add")
         await connection.stream_error("515", reason=f"linked as {jid}; restart required")
         return jid
 

@@ -26,7 +26,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import trio
 from hypercorn.config import Config
@@ -42,6 +42,7 @@ from waproto.sandbox.iqs import IqTable, register_basic_iqs
 from waproto.sandbox.linking import Linker
 from waproto.sandbox.messaging import Messaging
 from waproto.sandbox.state import Network
+from waproto.sandbox.usync import devices_notification
 
 if TYPE_CHECKING:
     from waproto.sandbox.media import MediaServer
@@ -131,7 +132,8 @@ class Sandbox:
         return True
 
     async def unlink(self, device: JID, *, reason: str = "logged out by the control API") -> bool:
-        """Unlink a companion: forget it and, if connected, send ``<stream:error code="401">`` (logged out)."""
+        """Unlink a companion: forget it and, if connected, send ``<stream:error code="401">`` (logged out);
+        the other logged-in devices get a devices notification (:meth:`announce_devices`)."""
         state = self.network.account_of(device)
         if state is None or self.network.remove_companion(state.phone, device.device) is None:
             return False
@@ -140,7 +142,31 @@ class Sandbox:
         if connection is not None:
             await connection.stream_error("401", [Node("conflict", {"type": "device_removed"})], reason=reason)
         log.info("unlinked %s (%s)", state.device_jid(device.device), reason)
+        await self.announce_devices(state.phone, device.device, "remove")
         return True
+
+    async def announce_devices(self, phone: str, device: int, change: Literal["add", "remove"]) -> int:
+        """Tell every logged-in device but ``device`` itself that ``device`` of account ``phone`` was linked
+        (``add``) or unlinked (``remove``): ``<notification type="devices">``. Devices that are offline miss
+        it (their device-list caches age out). Returns how many devices were told."""
+        state = self.network.accounts.get(phone)
+        if state is None:
+            return 0
+        changed = state.device_jid(device)
+        told = 0
+        for target, connection in list(self.connections.items()):
+            if target == changed or connection.closed:
+                continue
+            node_id = f"dev-{self.rng(6).hex()}"
+            node = devices_notification(
+                self.network, state.account, device, change, notification_id=node_id, now=self.now()
+            )
+            try:
+                await connection.send_node(node)
+            except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
+                continue
+            told += 1
+        return told
 
 
 class _QuartTransport:

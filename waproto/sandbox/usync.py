@@ -22,6 +22,9 @@ A request that is not shaped as described gets ``<iq type="error"><error code="4
 (never an exception): a client's mistake must not bring the connection down here. Whether to log it is
 the caller's business.
 
+:func:`devices_notification` builds what the server tells other devices when a companion is linked or
+unlinked.
+
 This module is NOT the IQ dispatcher (the server decides which iq goes where), does not store uploaded
 prekeys (``encrypt set`` belongs to the server's state) and does no I/O.
 """
@@ -29,18 +32,20 @@ prekeys (``encrypt set`` belongs to the server's state) and does no I/O.
 from __future__ import annotations
 
 import struct
-from typing import Final
+from typing import Final, Literal
 
 from waproto.binary import Node
 from waproto.errors import LocalProtocolError
 from waproto.jid import DEFAULT_USER_SERVER, HIDDEN_USER_SERVER, JID, SERVER_JID, parse_jid
 from waproto.sandbox.registry import Account, Registry, account_of, take_bundle
+from waproto.usync import device_list_hash
 
 __all__ = [
     "DJB_KEY_TYPE",
     "answer_prekey_fetch",
     "answer_usync",
     "bundle_nodes",
+    "devices_notification",
     "error_result",
     "iq_result",
 ]
@@ -155,6 +160,33 @@ def answer_usync(iq: Node, registry: Registry) -> Node:
     attrs = {key: value for key, value in usync.attrs.items() if key in ("sid", "mode", "context", "index")}
     attrs["last"] = "true"
     return iq_result(iq, [Node("usync", attrs, [Node("list", {}, answers)])])
+
+
+def devices_notification(
+    registry: Registry,
+    account: Account,
+    device: int,
+    change: Literal["add", "remove"],
+    *,
+    notification_id: str,
+    now: int,
+) -> Node:
+    """The ``<notification type="devices">`` telling that ``device`` of ``account`` was linked (``add``) or
+    unlinked (``remove``), sent after the change (PROTOCOL.md §6.6.9, whatsmeow's form):
+    ``from`` the account's PN, ``lid`` its LID, and ``device_hash``/``device_lid_hash`` of the new lists."""
+    ids = registry.device_ids(account.phone)
+    pn_list = [account.jid.with_device(d) for d in ids]
+    lid_list = [account.lid_jid.with_device(d) for d in ids]
+    changed = Node(
+        "device", {"jid": account.jid.with_device(device), "lid": account.lid_jid.with_device(device)}
+    )
+    attrs: dict[str, str | JID] = {
+        "device_hash": device_list_hash(pn_list),
+        "device_lid_hash": device_list_hash(lid_list),
+    }
+    body = Node(change, attrs, [changed, Node("key-index-list", {"ts": str(now)})])
+    attrs = {"from": account.jid, "lid": account.lid_jid, "type": "devices", "id": notification_id}
+    return Node("notification", {**attrs, "t": str(now)}, [body])
 
 
 # --------------------------------------------------------------------- prekey bundles

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from tests.waproto.client.test_sandbox import PHONE, link_by_qr, next_event, settings_for
 from tests.waproto.sandbox.interop_helpers import Served, served_sandbox
 from waproto.binary import Node, marshal, unmarshal
-from waproto.client import Client, Connected, IqError, MemoryClientStore, open_client
+from waproto.client import Client, Connected, IqError, MemoryClientStore, QRCode, open_client
 from waproto.client.directory import (
     DEFAULT_MAX_AGE,
     CheckResult,
@@ -631,3 +631,43 @@ async def test_check_and_device_notifications_against_the_sandbox(served: Served
         ack = next(ack for ack in acks if ack.attrs.get("id") == "dev-1")
         assert (ack.attrs.get("class"), ack.attrs.get("type")) == ("notification", "devices")
         assert (await directory.devices([other.jid]))[other.jid] == grown
+
+
+async def test_the_sandbox_announces_linked_and_unlinked_companions(served: Served) -> None:
+    store = await _linked(served)
+    assert store.credentials is not None
+    other = served.sandbox.network.accounts[OTHER]
+    async with open_client(settings_for(served), store.credentials, store) as client:
+        assert isinstance(await next_event(client, Connected), Connected)
+        directory = Directory(client)
+        told_send, told = trio.open_memory_channel[Node](8)
+        handler = client.notification_handlers["devices"]
+
+        async def spy(node: Node) -> None:
+            await handler(node)
+            await told_send.send(node)
+
+        client.notification_handlers["devices"] = spy
+        with trio.fail_after(15):
+            assert await directory.devices([other.jid]) == {other.jid: [other.jid]}
+        # A companion of OTHER links: we are told, with hashes that match our list plus the new device.
+        creds = Credentials.generate(secrets.token_bytes)
+        second_store = MemoryClientStore(creds)
+        async with open_client(settings_for(served), creds, second_store) as second:
+            qr = await next_event(second, QRCode)
+            assert isinstance(qr, QRCode)
+            response = await served.post(f"/sandbox/accounts/{OTHER}/scan", {"qr": qr.qr})
+            assert response.status_code == 200, response.text
+            companion = JID.parse(response.json()["jid"])
+            with trio.fail_after(15):
+                added = await told.receive()
+            change = added.children[0]
+            assert (added.attrs["from"], added.attrs["lid"], change.tag) == (other.jid, other.lid_jid, "add")
+            assert await _cached_ids(directory, other.jid) == (0, companion.device)
+            # ... and unlinked again.
+            response = await served.post(f"/sandbox/devices/{companion}/logout")
+            assert response.status_code == 200, response.text
+            with trio.fail_after(15):
+                removed = await told.receive()
+            assert removed.children[0].tag == "remove"
+            assert await _cached_ids(directory, other.jid) == (0,)
