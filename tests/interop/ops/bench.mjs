@@ -3,15 +3,15 @@
 //
 //   bench.usage          {} -> {cpuUserUs, cpuSystemUs, rss, heapUsed}   process.cpuUsage() and memoryUsage()
 //   bench.send           {h, jid, count, inflight?, rate?, prefix?}
-//       -> {wallMs, cpuUs, latenciesMs: [...], acked, refused}
+//       -> {wallMs, cpuUs, cpuSystemUs, latenciesMs: [...], acked, refused}
 //       Sends `count` texts to `jid` with Baileys' own sendMessage, each with an id of ours (sendMessage's
 //       `messageId` option), and waits for the server's <ack class="message"> of each (listened for on the
 //       socket's websocket emitter, beside Baileys' own handler). A message's latency runs from the sendMessage
 //       call to its ack. Without `rate`: pipelined, `inflight` (default 100) messages outstanding at any time.
 //       With `rate` (messages per second): one send started every 1000/rate ms whatever the acks do.
-//       cpuUs is process.cpuUsage() user+system over the whole run.
+//       cpuUs is process.cpuUsage() user+system over the whole run, cpuSystemUs the system (kernel) part.
 //   bench.receiveStart   {h} -> null   start counting texts received from others (messages.upsert, not fromMe)
-//   bench.receiveWait    {h, count, timeoutMs?} -> {got, cpuUs, wallMs}
+//   bench.receiveWait    {h, count, timeoutMs?} -> {got, cpuUs, cpuSystemUs, wallMs}
 //       waits until `count` texts arrived since receiveStart; CPU and wall time since receiveStart.
 //
 // A socket's events are also recorded by ops/sock.mjs (each upsert converted to JSON), which these figures
@@ -27,9 +27,10 @@ function socketState(ctx, h) {
   return state
 }
 
-function cpuUs(since) {
-  const now = process.cpuUsage(since)
-  return now.user + now.system
+// CPU µs since `since` (a process.cpuUsage() value): {cpuUs: user + system, cpuSystemUs}.
+function cpuSince(since) {
+  const used = process.cpuUsage(since)
+  return { cpuUs: used.user + used.system, cpuSystemUs: used.system }
 }
 
 function newId() {
@@ -110,7 +111,7 @@ export const ops = {
           }
           await Promise.all(Array.from({ length: Math.min(inflight ?? 100, count) }, worker))
         }
-        return { wallMs: performance.now() - start, cpuUs: cpuUs(cpu0), latenciesMs: latencies, acked, refused }
+        return { wallMs: performance.now() - start, ...cpuSince(cpu0), latenciesMs: latencies, acked, refused }
       })
     } finally {
       acks.close()
@@ -145,7 +146,7 @@ export const ops = {
         setTimeout(resolve, 50)
       })
     }
-    const result = { got: counter.got, cpuUs: cpuUs(counter.cpu0), wallMs: performance.now() - counter.start }
+    const result = { got: counter.got, ...cpuSince(counter.cpu0), wallMs: performance.now() - counter.start }
     counter.stop()
     state.benchReceive = null
     return result
