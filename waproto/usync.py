@@ -273,7 +273,8 @@ def _phone_of(user: UsyncUser) -> str | None:
 def parse_contact_result(answer: Node) -> dict[str, CheckResult]:
     """``{phone digits: CheckResult}`` for each user of a contact query's answer, in Baileys' form
     (``jid`` the PN, ``<lid val>``) or whatsmeow's (``jid`` the LID, ``pn_jid`` the PN, the number echoed
-    in ``<contact>``). A user that names no phone number is skipped."""
+    in ``<contact>``). The key is the number asked (the echo, else the answered PN); ``jid`` is the PN the
+    server answered, which may differ from it. A user that names no phone number is skipped."""
     found: dict[str, CheckResult] = {}
     for user in parse_usync_users(answer):
         phone = _phone_of(user)
@@ -285,7 +286,9 @@ def parse_contact_result(answer: Node) -> dict[str, CheckResult]:
         if user.contact != "in":
             found[phone] = CheckResult(False, None, None)
             continue
-        found[phone] = CheckResult(True, JID(phone, DEFAULT_USER_SERVER), lid)
+        # The account's number as the server names it (it may differ from the number asked).
+        pn = next((j for j in (user.pn_jid, user.jid) if j is not None and j.is_pn), None)
+        found[phone] = CheckResult(True, pn or JID(phone, DEFAULT_USER_SERVER), lid)
     return found
 
 

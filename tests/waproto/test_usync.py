@@ -306,6 +306,12 @@ def test_check_answers_in_whatsmeow_form() -> None:
             Node("user", {}, [Node("contact", {"type": "out"}, b"+15559999999@c.us")]),
             # A user naming no number at all is skipped.
             Node("user", {"jid": ALICE.lid_jid}, [Node("contact", {"type": "in"})]),
+            # The server's number for the account differs from the one asked (a 9th digit added).
+            Node(
+                "user",
+                {"jid": JID("100000000000077", LID), "pn_jid": JID("5511988887777", PN)},
+                [Node("contact", {"type": "in"}, "+551188887777@c.us")],
+            ),
             # An <error> in place of the contact answer: not known to exist.
             Node(
                 "user",
@@ -317,6 +323,7 @@ def test_check_answers_in_whatsmeow_form() -> None:
     assert parse_contact_result(answer) == {
         ALICE.phone: CheckResult(True, ALICE.jid, ALICE.lid_jid),
         NOBODY.user: CheckResult(False),
+        "551188887777": CheckResult(True, JID("5511988887777", PN), JID("100000000000077", LID)),
         "15550004444": CheckResult(False),
     }
 

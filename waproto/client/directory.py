@@ -433,7 +433,8 @@ class Directory:
             changed = [
                 jid.device
                 for device in change.children_with("device")
-                if (jid := device.jid_attr(device_attr)) is not None and jid.user == owner.user
+                if (jid := device.jid_attr(device_attr)) is not None
+                and (jid.user, jid.server) == (owner.user, owner.server)
             ]
             if change.tag == "add":
                 devices += [device for device in changed if device not in devices]

@@ -310,6 +310,20 @@ async def test_a_notification_with_a_lid_updates_both_lists_and_the_mapping(regi
             {"type": "devices", "from": ALICE.jid},
             [Node("add", {}, [Node("device", {"jid": "x@y@z"})])],
         ),
+        Node(  # another user's or server's device is not ALICE's
+            "notification",
+            {"type": "devices", "from": ALICE.jid},
+            [
+                Node(
+                    "add",
+                    {},
+                    [
+                        Node("device", {"jid": BOB.jid.with_device(9)}),
+                        Node("device", {"jid": JID(ALICE.phone, "hosted", device=99)}),
+                    ],
+                )
+            ],
+        ),
     ],
 )
 async def test_malformed_notifications_are_ignored(registry: MemoryRegistry, node: Node) -> None:
