@@ -504,8 +504,12 @@ class Directory:
         if not new:
             return
         await self.lid_store.put_lid_mappings(new)
-        for pair in new:
-            self._known_pairs[pair] = None
+        for lid, pn in new:
+            # The store replaced any mapping either side had: so does what we remember of it.
+            stale = [pair for pair in self._known_pairs if pair[0] == lid or pair[1] == pn]
+            for pair in stale:
+                del self._known_pairs[pair]
+            self._known_pairs[(lid, pn)] = None
         while len(self._known_pairs) > self._front_size:
             self._known_pairs.popitem(last=False)
 

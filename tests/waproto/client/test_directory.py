@@ -517,6 +517,9 @@ async def test_learn_writes_a_known_pair_once(registry: MemoryRegistry) -> None:
     await directory.learn(Node("message", {"from": ALICE.jid, "sender_lid": BOB.lid_jid}))  # a new LID
     assert store.writes == 2
     assert await directory.lid_for([ALICE.jid]) == {ALICE.jid: BOB.lid_jid}
+    await directory.learn(node)  # back to the first LID: written again, though it was seen before
+    assert store.writes == 3
+    assert await directory.lid_for([ALICE.jid]) == {ALICE.jid: ALICE.lid_jid}
 
 
 # ----------------------------------------------------------------------------- check numbers
