@@ -20,8 +20,9 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.interop.harness import Harness
 from tests.waproto.client.test_sandbox import PHONE, link_by_qr, next_event, settings_for
-from tests.waproto.sandbox.interop_helpers import Served, served_sandbox
+from tests.waproto.sandbox.interop_helpers import Served, Sock, call, served_sandbox
 from waproto.binary import Node, marshal, unmarshal
 from waproto.client import Client, Connected, IqError, MemoryClientStore, QRCode, open_client
 from waproto.client.directory import (
@@ -688,3 +689,35 @@ async def test_the_sandbox_announces_linked_and_unlinked_companions(served: Serv
                 removed = await told.receive()
             assert removed.children[0].tag == "remove"
             assert await _cached_ids(directory, other.jid) == (0,)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("version", ["v6", "v7"])
+async def test_check_agrees_with_baileys_on_whatsapp(baileys: Harness, served: Served, version: str) -> None:
+    """A Baileys companion of OTHER and our client (a companion of PHONE) ask the same sandbox about the
+    same numbers: Baileys' onWhatsApp and our check tell the same accounts and LIDs."""
+    store = await _linked(served)
+    assert store.credentials is not None
+    sock = await Sock.create(baileys, version, served.ws_url)
+    try:
+        response = await served.post(f"/sandbox/accounts/{OTHER}/scan", {"qr": await sock.wait_qr()})
+        assert response.status_code == 200, response.text
+        restart = await sock.wait_close()
+        await sock.wait_open(after=restart["n"])
+        phones = [PHONE, OTHER, "15559999999"]
+        theirs = await call(baileys, "directory.onWhatsApp", h=sock.handle, phones=phones)
+        async with open_client(settings_for(served), store.credentials, store) as client:
+            assert isinstance(await next_event(client, Connected), Connected)
+            with trio.fail_after(15):
+                ours = await Directory(client).check(phones)
+    finally:
+        await sock.end()
+    # Baileys 7's onWhatsApp asks no <lid/>: compare LIDs where Baileys has them.
+    told = {JID.parse(item["jid"]): item["lid"] for item in theirs if item["exists"]}
+    assert set(told) == {result.jid for result in ours.values() if result.exists}
+    assert set(told) == {JID(PHONE, PN), JID(OTHER, PN)}
+    assert not ours["15559999999"].exists
+    for result in ours.values():
+        if result.jid in told and told[result.jid] is not None:
+            assert JID.parse(told[result.jid]) == result.lid
+    assert (version == "v7") == all(lid is None for lid in told.values())
