@@ -1,6 +1,6 @@
 """Group messaging pieces for :class:`~waproto.client.messaging.Messenger`: metadata, caches, stanzas.
 
-Sans-I/O helpers (PROTOCOL.md §6.3–6.4, §5.6–5.7):
+Helpers, sans-I/O except :func:`fetch_group_info` (PROTOCOL.md §6.3–6.4, §5.6–5.7):
 
 - :func:`metadata_query` builds ``<iq xmlns="w:g2" type="get" to=<group>><query request="interactive"/>``;
   :func:`parse_group_info` reads the answer's ``<group id subject addressing_mode><participant jid

@@ -39,7 +39,7 @@ from waproto.client.groups import (
 )
 from waproto.client.messaging import Messenger, ReceivedMessage, UndecryptableMessage
 from waproto.credentials import Credentials
-from waproto.errors import DecodeError, NotOnWhatsApp
+from waproto.errors import DecodeError, MessageRefused, NotOnWhatsApp
 from waproto.jid import DEFAULT_USER_SERVER, GROUP_SERVER, JID
 from waproto.proto import Message
 from waproto.sandbox.phone import Received, SimPhone
@@ -304,14 +304,19 @@ async def test_a_member_that_lost_our_sender_key_gets_it_again_on_retry(served: 
         nursery.cancel_scope.cancel()
 
 
-async def test_unknown_group_is_not_on_whatsapp(served: Served) -> None:
+async def test_unknown_groups_and_groups_we_are_not_in_are_refused(served: Served) -> None:
     store = await link(served, PHONE)
     assert store.credentials is not None
+    others = await create_group(served, BOB, CAROL)
     async with open_client(settings_for(served), store.credentials, store) as client:
         messenger = Messenger(client, Inbox())
         assert isinstance(await next_event(client, Connected), Connected)
         with trio.fail_after(15), pytest.raises(NotOnWhatsApp):
             await messenger.send_text(JID("1234-5678", GROUP_SERVER), "anyone?")
+        with trio.fail_after(15), pytest.raises(MessageRefused) as refused:
+            await messenger.send_text(others, "let me in")
+        assert refused.value.code == "403"
+    assert all(entry["direction"] == "out" for entry in await phone_log(served, BOB))  # nothing reached Bob
 
 
 # ------------------------------------------------------------------------------------ malformed input
