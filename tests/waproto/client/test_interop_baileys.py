@@ -13,8 +13,9 @@ client against the sandbox's simulated phones (``test_messaging``).
 
 from __future__ import annotations
 
+import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -22,17 +23,18 @@ from typing import Any
 import pytest
 import trio
 
-from tests.interop.harness import Harness
+from tests.interop.harness import Harness, unavailable_reason
 from tests.waproto.client.test_sandbox import next_event, settings_for
 from tests.waproto.sandbox.interop_helpers import Served, Sock, call, served_sandbox
 from waproto.client import Connected, MemoryClientStore, Paired, QRCode, open_client
-from waproto.client.messaging import Messenger, ReceivedMessage, UndecryptableMessage
+from waproto.client.messaging import Addressing, Messenger, ReceivedMessage, UndecryptableMessage
 from waproto.credentials import Credentials
 from waproto.jid import DEFAULT_USER_SERVER, JID
 
 pytestmark = pytest.mark.interop
 
 VERSIONS = ["v6", "v7"]
+ADDRESSINGS: list[Addressing] = ["lid", "pn"]
 #: The account Baileys links to, and the one our client links to.
 BAILEYS_PHONE = "15550001111"
 OUR_PHONE = "15550002222"
@@ -117,7 +119,9 @@ class Inbox:
 
 
 @asynccontextmanager
-async def our_messenger(served: Served, store: MemoryClientStore) -> AsyncIterator[tuple[Messenger, Inbox]]:
+async def our_messenger(
+    served: Served, store: MemoryClientStore, *, addressing: Addressing = "lid"
+) -> AsyncIterator[tuple[Messenger, Inbox]]:
     """Our client logged in again from ``store`` with a running Messenger, for the block."""
     assert store.credentials is not None
     inbox = Inbox()
@@ -125,7 +129,7 @@ async def our_messenger(served: Served, store: MemoryClientStore) -> AsyncIterat
         open_client(settings_for(served), store.credentials, store) as client,
         trio.open_nursery() as nursery,
     ):
-        messenger = Messenger(client, inbox)
+        messenger = Messenger(client, inbox, addressing=addressing)
         await nursery.start(messenger.run)
         assert isinstance(await next_event(client, Connected), Connected)
         yield messenger, inbox
@@ -135,32 +139,47 @@ async def our_messenger(served: Served, store: MemoryClientStore) -> AsyncIterat
 # ------------------------------------------------------------------------------------------ texts
 
 
+def identities(served: Served, phone: str, device: int) -> set[JID]:
+    """The PN and LID form of ``phone``'s ``device`` (a device may be addressed by either)."""
+    account = served.sandbox.network.accounts[phone]
+    return {account.device_jid(device), account.device_lid(device)}
+
+
+def users_of(served: Served, phone: str) -> set[str]:
+    """The user parts (phone number and LID) of ``phone``'s account."""
+    return {jid.user for jid in identities(served, phone, 0)}
+
+
+@pytest.mark.parametrize("addressing", ADDRESSINGS)
 @pytest.mark.parametrize("version", VERSIONS)
-async def test_texts_both_ways(baileys: Harness, served: Served, version: str) -> None:
+async def test_texts_both_ways(
+    baileys: Harness, served: Served, version: str, addressing: Addressing
+) -> None:
     store = await link_ours(served)
     sock = await link_baileys(baileys, served, version)
-    baileys_user = JID(BAILEYS_PHONE, DEFAULT_USER_SERVER)
+    account = served.sandbox.network.accounts[BAILEYS_PHONE]
+    # The Baileys companion (device 1 of its account) as our Messenger addresses it.
+    companion = account.device_lid(1) if addressing == "lid" else account.device_jid(1)
     try:
-        async with our_messenger(served, store) as (messenger, inbox):
+        async with our_messenger(served, store, addressing=addressing) as (messenger, inbox):
             # We write first: Baileys decrypts our prekey message (with our device identity).
             with trio.fail_after(20):
-                first = await messenger.send_text(baileys_user, f"hello {version} from waporta")
+                first = await messenger.send_text(JID(BAILEYS_PHONE, DEFAULT_USER_SERVER), f"hello {version}")
             assert first.status == "sent"
-            baileys_device = [d for d in first.encryptions if d.user == BAILEYS_PHONE and d.device != 0]
-            assert len(baileys_device) == 1, first.encryptions  # the Baileys companion was a recipient
-            await sock.wait_for(lambda e: f"hello {version} from waporta" in received_texts(sock))
+            assert first.encryptions[companion] == "pkmsg", first.encryptions
+            await sock.wait_for(lambda e: f"hello {version}" in received_texts(sock))
             [upsert] = [
                 m
                 for e in sock.events
                 if e["type"] == "messages.upsert"
                 for m in e["messages"]
-                if text_of(m.get("message")) == f"hello {version} from waporta"
+                if text_of(m.get("message")) == f"hello {version}"
             ]
             assert upsert["key"]["id"] == first.id
             assert not upsert["key"]["fromMe"]
-            assert JID.parse(upsert["key"]["remoteJid"]).user == OUR_PHONE
+            assert JID.parse(upsert["key"]["remoteJid"]).user in users_of(served, OUR_PHONE)
 
-            # Baileys answers on the session our prekey message started.
+            # Baileys answers (to our phone number) on the session our prekey message started.
             sent = await call(
                 baileys,
                 "sock.sendMessage",
@@ -171,15 +190,15 @@ async def test_texts_both_ways(baileys: Harness, served: Served, version: str) -
             reply = await inbox.next_text()
             assert reply.text == f"hi waporta, {version} here"
             assert reply.id == sent["key"]["id"]
-            assert reply.chat.user == BAILEYS_PHONE
-            assert reply.sender.user == BAILEYS_PHONE
-            assert reply.sender == baileys_device[0]
+            assert reply.chat.user in users_of(served, BAILEYS_PHONE)
+            assert reply.sender in identities(served, BAILEYS_PHONE, 1)
             assert not reply.from_me
+            assert not reply.group
 
-            # And again both ways on the established sessions (plain ``msg`` to the Baileys device).
+            # And again both ways on the established sessions (a plain ``msg`` to the Baileys device).
             with trio.fail_after(20):
-                second = await messenger.send_text(baileys_user, "second from waporta")
-            assert second.encryptions[baileys_device[0]] == "msg"
+                second = await messenger.send_text(reply.chat, "second from waporta")
+            assert second.encryptions[companion] == "msg", second.encryptions
             await sock.wait_for(lambda e: "second from waporta" in received_texts(sock))
             await call(
                 baileys,
@@ -190,19 +209,22 @@ async def test_texts_both_ways(baileys: Harness, served: Served, version: str) -
             )
             again = await inbox.next_text()
             assert again.text == "second from Baileys"
-            assert received_texts(sock) == [f"hello {version} from waporta", "second from waporta"]
+            assert received_texts(sock) == [f"hello {version}", "second from waporta"]
     finally:
         await sock.end()
 
 
+@pytest.mark.parametrize("addressing", ADDRESSINGS)
 @pytest.mark.parametrize("version", VERSIONS)
-async def test_baileys_writes_first(baileys: Harness, served: Served, version: str) -> None:
+async def test_baileys_writes_first(
+    baileys: Harness, served: Served, version: str, addressing: Addressing
+) -> None:
     """Baileys starts the conversation: our Messenger decrypts its prekey message (one of our one-time
     prekeys) and our answer reaches Baileys on that session."""
     store = await link_ours(served)
     sock = await link_baileys(baileys, served, version)
     try:
-        async with our_messenger(served, store) as (messenger, inbox):
+        async with our_messenger(served, store, addressing=addressing) as (messenger, inbox):
             prekeys = len(store.pre_keys)
             await call(
                 baileys,
@@ -215,8 +237,104 @@ async def test_baileys_writes_first(baileys: Harness, served: Served, version: s
             assert first.text == "first contact"
             assert len(store.pre_keys) < prekeys  # Baileys used one of our one-time prekeys
             with trio.fail_after(20):
-                answer = await messenger.send_text(first.chat, "got it")
-            assert answer.encryptions[first.sender] == "msg"
+                answer = await messenger.send_text(JID(BAILEYS_PHONE, DEFAULT_USER_SERVER), "got it")
+            assert "msg" in [
+                t for d, t in answer.encryptions.items() if d in identities(served, BAILEYS_PHONE, 1)
+            ]
             await sock.wait_for(lambda e: "got it" in received_texts(sock))
     finally:
         await sock.end()
+
+
+# ------------------------------------------------------------------------------------------ groups
+
+#: The account a second Baileys (of the other version) links to.
+SECOND_PHONE = "15550004444"
+
+
+@pytest.fixture(scope="module")
+def second_node() -> Iterator[Harness]:
+    """A second harness process, so a Baileys 6 and a Baileys 7 socket run at the same time (one
+    Baileys version per process: they share a protobuf root)."""
+    reason = unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the interop harness is required in CI: {reason}")
+        pytest.skip(reason)
+    with Harness() as harness:
+        yield harness
+
+
+async def link_second(second_node: Harness, served: Served, version: str) -> Sock:
+    await served.create_account(SECOND_PHONE, name="Second")
+    sock = await Sock.create(second_node, version, served.ws_url)
+    response = await served.post(f"/sandbox/accounts/{SECOND_PHONE}/scan", {"qr": await sock.wait_qr()})
+    assert response.status_code == 200, response.text
+    restart = await sock.wait_close()
+    await sock.wait_open(after=restart["n"])
+    return sock
+
+
+def group_texts(sock: Sock, group: str) -> list[str]:
+    """The texts Baileys received in ``group`` from others, in arrival order."""
+    return [
+        text
+        for e in sock.events
+        if e["type"] == "messages.upsert"
+        for m in e["messages"]
+        if m["key"].get("remoteJid") == group
+        and not m["key"].get("fromMe")
+        and (text := text_of(m.get("message"))) is not None
+    ]
+
+
+@pytest.mark.parametrize("addressing", ADDRESSINGS)
+async def test_group_with_baileys_6_and_7_members(
+    baileys: Harness, second_node: Harness, served: Served, addressing: Addressing
+) -> None:
+    """A group of our account, a Baileys 6 member and a Baileys 7 member (each in its own harness
+    process): our sender-key message reaches both, and what each Baileys sends reaches us (and the other)."""
+    store = await link_ours(served)
+    v6 = await link_baileys(baileys, served, "v6")
+    v7 = await link_second(second_node, served, "v7")
+    try:
+        created = await served.post(
+            "/sandbox/groups",
+            {"subject": "Interop", "participants": [OUR_PHONE, BAILEYS_PHONE, SECOND_PHONE]},
+        )
+        assert created.status_code == 201, created.text
+        group = JID.parse(created.json()["jid"])
+        async with our_messenger(served, store, addressing=addressing) as (messenger, inbox):
+            with trio.fail_after(20):
+                sent = await messenger.send_text(group, "hello group from waporta")
+            assert sent.status == "sent"
+            assert sent.encryptions  # our distribution to each member device lacking our sender key
+            await v6.wait_for(lambda e: group_texts(v6, str(group)) == ["hello group from waporta"])
+            await v7.wait_for(lambda e: group_texts(v7, str(group)) == ["hello group from waporta"])
+
+            await call(baileys, "sock.sendMessage", h=v6.handle, jid=str(group), content={"text": "v6 here"})
+            from_v6 = await inbox.next_text()
+            assert (from_v6.text, from_v6.chat, from_v6.group) == ("v6 here", group, True)
+            assert from_v6.sender in identities(served, BAILEYS_PHONE, 1)
+            assert not from_v6.from_me
+
+            await call(
+                second_node, "sock.sendMessage", h=v7.handle, jid=str(group), content={"text": "v7 here"}
+            )
+            from_v7 = await inbox.next_text()
+            assert (from_v7.text, from_v7.chat, from_v7.group) == ("v7 here", group, True)
+            assert from_v7.sender in identities(served, SECOND_PHONE, 1)
+            await v6.wait_for(lambda e: "v7 here" in group_texts(v6, str(group)))
+            await v7.wait_for(lambda e: "v6 here" in group_texts(v7, str(group)))
+
+            # Our second group message is one skmsg on the sender key both members now hold: no new
+            # distribution to the Baileys devices.
+            with trio.fail_after(20):
+                again = await messenger.send_text(group, "again from waporta")
+            members = identities(served, BAILEYS_PHONE, 1) | identities(served, SECOND_PHONE, 1)
+            assert not members & set(again.encryptions), again.encryptions
+            await v6.wait_for(lambda e: "again from waporta" in group_texts(v6, str(group)))
+            await v7.wait_for(lambda e: "again from waporta" in group_texts(v7, str(group)))
+    finally:
+        await v6.end()
+        await v7.end()
