@@ -37,7 +37,7 @@ from waproto.client.groups import (
     parse_group_info,
     participant_hash,
 )
-from waproto.client.messaging import Messenger, ReceivedMessage, UndecryptableMessage
+from waproto.client.messaging import MessageStatus, Messenger, ReceivedMessage, UndecryptableMessage
 from waproto.credentials import Credentials
 from waproto.errors import DecodeError, MessageRefused, NotOnWhatsApp
 from waproto.jid import DEFAULT_USER_SERVER, GROUP_SERVER, JID
@@ -136,11 +136,23 @@ async def test_group_text_reaches_every_member_and_reuses_the_sender_key(served:
     group = await create_group(served, PHONE, BOB, CAROL)
     inbox = Inbox()
     sender_keys = MemorySenderKeyStore()
+    statuses: list[MessageStatus] = []
+    delivered = trio.Event()
+
+    async def on_receipt(status: MessageStatus) -> None:
+        statuses.append(status)
+        if {s.device for s in statuses if s.status == "delivered"} >= {pn(BOB), pn(CAROL)}:
+            delivered.set()
+
     async with open_client(settings_for(served), store.credentials, store) as client:
-        messenger = Messenger(client, inbox, sender_key_store=sender_keys)
+        messenger = Messenger(client, inbox, sender_key_store=sender_keys, on_receipt=on_receipt)
         assert isinstance(await next_event(client, Connected), Connected)
         with trio.fail_after(15):
             sent = await messenger.send_text(group, "hello team")
+        # The members' phones said "delivered", each as a participant of the group.
+        with trio.fail_after(15):
+            await delivered.wait()
+        assert all((s.ids, s.chat) == ((sent.id,), group) for s in statuses)
         assert len(sender_keys) == 1  # our own sender key for the group, in the store we gave
         assert (sent.to, sent.status) == (group, "sent")
         # Our sender key went 1:1 to every member device but this one (our own phone included).
