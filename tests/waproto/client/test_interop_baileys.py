@@ -13,8 +13,12 @@ client against the sandbox's simulated phones (``test_messaging``).
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import os
 import secrets
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,9 +31,19 @@ from tests.interop.harness import Harness, unavailable_reason
 from tests.waproto.client.test_sandbox import next_event, settings_for
 from tests.waproto.sandbox.interop_helpers import Served, Sock, call, served_sandbox
 from waproto.client import Connected, MemoryClientStore, Paired, QRCode, open_client
+from waproto.client.media import MediaClient
 from waproto.client.messaging import Addressing, Messenger, ReceivedMessage, UndecryptableMessage
+from waproto.content import image_message
 from waproto.credentials import Credentials
 from waproto.jid import DEFAULT_USER_SERVER, JID
+from waproto.sandbox.media import (
+    BlobStore,
+    MediaEndpoint,
+    MediaServer,
+    TLSFiles,
+    ensure_tls_files,
+    serve_media,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -107,6 +121,10 @@ class Inbox:
 
     async def __call__(self, item: Item) -> None:
         await self._send.send(item)
+
+    async def next_item(self) -> Item:
+        """The next item, whatever it is."""
+        return await self._receive.receive()
 
     async def next_text(self, *, seconds: float = 20) -> ReceivedMessage:
         """The next received message that has text (others, such as protocol messages, are skipped)."""
@@ -338,3 +356,112 @@ async def test_group_with_baileys_6_and_7_members(
     finally:
         await v6.end()
         await v7.end()
+
+
+# ------------------------------------------------------------------------------------------ images
+
+#: A 1×1 PNG, and a larger JPEG-ish payload (several AES blocks, not a multiple of 16).
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082"
+)
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 37 + b"\xff\xd9"
+
+
+@pytest.fixture(scope="module")
+def media_tls(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
+    """The media server's CA and certificate, also valid for mmg.whatsapp.net (where Baileys 6 downloads)."""
+    return ensure_tls_files(tmp_path_factory.mktemp("media-tls"), ["mmg.whatsapp.net"])
+
+
+@pytest.fixture(scope="module")
+def media_node(media_tls: TLSFiles) -> Iterator[Harness]:
+    """A harness whose Node trusts the media CA (NODE_EXTRA_CA_CERTS, read only at start-up): Baileys 7
+    downloads with fetch, which takes no agent."""
+    reason = unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the interop harness is required in CI: {reason}")
+        pytest.skip(reason)
+    with Harness(env={"NODE_EXTRA_CA_CERTS": str(media_tls.ca_file)}) as harness:
+        yield harness
+
+
+@pytest.fixture
+async def served_media(served: Served, media_tls: TLSFiles, tmp_path: Path) -> AsyncIterator[MediaEndpoint]:
+    """The sandbox's media server on 127.0.0.1 with ``media_tls``, answering ``media_conn``."""
+    media = MediaServer(BlobStore(tmp_path / "media"), token_bytes=served.sandbox.rng)
+    async with trio.open_nursery() as nursery:
+        endpoint: MediaEndpoint = await nursery.start(functools.partial(serve_media, media, media_tls))
+        served.sandbox.iqs.register("w:m", "media_conn", media.handle_media_conn)
+        served.sandbox.media = media
+        yield endpoint
+        nursery.cancel_scope.cancel()
+
+
+def received_image(sock: Sock) -> dict[str, Any] | None:
+    """The first imageMessage Baileys received from others (its JSON form), or None."""
+    for e in sock.events:
+        if e["type"] == "messages.upsert":
+            for m in e["messages"]:
+                image = (m.get("message") or {}).get("imageMessage")
+                if image and not m["key"].get("fromMe"):
+                    return dict(image)
+    return None
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_images_both_ways(
+    media_node: Harness, served: Served, served_media: MediaEndpoint, media_tls: TLSFiles, version: str
+) -> None:
+    store = await link_ours(served)
+    sock = await link_baileys(media_node, served, version, caFile=str(media_tls.ca_file))
+    trust = ssl.create_default_context(cafile=str(media_tls.ca_file))
+    try:
+        async with (
+            our_messenger(served, store) as (messenger, inbox),
+            MediaClient(messenger.client, ssl_context=trust) as media,
+        ):
+            # We upload and send; Baileys receives the message and its own download code decrypts the file.
+            with trio.fail_after(20):
+                uploaded = await media.upload(JPEG, "image")
+                sent = await messenger.send_message(
+                    JID(BAILEYS_PHONE, DEFAULT_USER_SERVER),
+                    image_message(uploaded, mimetype="image/jpeg", caption="from waporta"),
+                )
+            assert sent.status == "sent"
+            event = await sock.wait_for(lambda e: received_image(sock) is not None)
+            image = received_image(sock)
+            assert image is not None, event
+            assert (image["caption"], image["mimetype"]) == ("from waporta", "image/jpeg")
+            assert base64.b64decode(image["fileSha256"]) == hashlib.sha256(JPEG).digest()
+            download = {
+                "mediaKey": base64.b64decode(image["mediaKey"]),
+                "mediaType": "image",
+                "url": image["url"],
+                "directPath": image["directPath"],
+            }
+            if version == "v6":  # Baileys 6 always dials mmg.whatsapp.net: connect it to the sandbox instead
+                download["connectTo"] = served_media.hostname
+            got = await call(media_node, f"media_server.{version}.download", **download)
+            assert got["plaintext"] == JPEG
+
+            # Baileys uploads and sends; our Messenger classifies it and our MediaClient verifies the file.
+            await call(
+                media_node,
+                "sock.sendMessage",
+                h=sock.handle,
+                jid=f"{OUR_PHONE}@s.whatsapp.net",
+                content={"image": PNG, "caption": f"from {version}", "mimetype": "image/png"},
+            )
+            with trio.fail_after(20):
+                while True:
+                    item = await inbox.next_item()
+                    if isinstance(item, ReceivedMessage) and item.kind == "image":
+                        break
+            assert item.message.image_message.caption == f"from {version}"
+            assert item.sender in identities(served, BAILEYS_PHONE, 1)
+            with trio.fail_after(20):
+                assert await media.download(item.message) == PNG
+    finally:
+        await sock.end()
