@@ -82,6 +82,8 @@ def say(text: str) -> None:
 OURS, OURS_TO = "15550001001", "15550001002"
 THEIRS, THEIRS_TO = "15550002001", "15550002002"
 WRITER = "15550003001"
+#: The gateway's session (REST figure) and its recipient.
+REST_FROM, REST_TO = "15550004001", "15550004002"
 #: The hub's sessions for the RSS and restore figures link to accounts 1555100nnnn.
 HUB_PREFIX = "1555100"
 
@@ -472,6 +474,112 @@ async def writer(control_url: str, phone: str, to: str, count: int) -> None:
             nursery.start_soon(one, i)
 
 
+# ------------------------------------------------------------------------------------ the REST API
+
+API_KEY = "bench-api-key-0123456789"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (from /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def rest_send(
+    http: httpx.AsyncClient, sandbox: Sandbox, tmp: Path, count: int, inflight: int
+) -> dict[str, float] | None:
+    """``count`` texts through ``POST /api/whatsapp/send/text`` of a gateway (``waporta serve``, child
+    process) whose session is linked to ``REST_FROM``, ``inflight`` requests at a time: texts/s from the
+    first request to the last answer, and the gateway's CPU per text. None when the route is missing."""
+    config = tmp / "waporta.toml"
+    config.write_text(
+        f"""[server]
+host = "127.0.0.1"
+port = {free_port()}
+[storage]
+data_dir = "{tmp / "gateway"}"
+[dashboard]
+password = "bench-password"
+[api]
+default_key = "{API_KEY}"
+[whatsapp]
+websocket_url = "{sandbox.url}"
+noise_root_public_key = "{sandbox.root_public_key.hex()}"
+""",
+        encoding="utf-8",
+    )
+    port = int(config.read_text().split("port = ", 1)[1].split()[0])
+    base = f"http://127.0.0.1:{port}/api/whatsapp"
+    headers = {"X-API-Key": API_KEY}
+    command = [sys.executable, "-m", "waporta", "serve", "--config", str(config), "--log-level", "error"]
+    process = await trio.lowlevel.open_process(command, cwd=str(ROOT), stdout=subprocess.DEVNULL)
+    try:
+        with trio.fail_after(30):
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get(base + "/sessions", headers=headers)).status_code == 200:
+                        break
+                await trio.sleep(0.1)
+            await http.post(base + "/sessions/bench", headers=headers)
+            while True:
+                qr = await http.get(base + "/sessions/bench/qr", headers=headers)
+                if qr.status_code == 200 and qr.json().get("qr"):
+                    break
+                await trio.sleep(0.05)
+            await control(http, sandbox, f"/accounts/{REST_FROM}/scan", {"qr": qr.json()["qr"]})
+            while True:
+                if (await http.get(base + "/sessions/bench", headers=headers)).json()["status"] == "connected":
+                    break
+                await trio.sleep(0.05)
+        texts: list[int] = []
+
+        async def send(i: int) -> None:
+            response = await http.post(
+                base + "/send/text",
+                headers=headers,
+                json={"sessionId": "bench", "to": REST_TO, "text": f"rest {i}"},
+            )
+            texts.append(response.status_code)
+
+        await send(-1)
+        if texts == [404]:
+            return None
+        for i in range(10):  # warm-up
+            await send(-2 - i)
+        texts.clear()
+        limit = trio.Semaphore(inflight)
+
+        async def limited(i: int) -> None:
+            async with limit:
+                await send(i)
+
+        cpu0, t0 = process_cpu(process.pid), time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for i in range(count):
+                nursery.start_soon(limited, i)
+        wall, cpu = time.perf_counter() - t0, process_cpu(process.pid) - cpu0
+        sent = texts.count(200)
+        if sent != count:
+            raise RuntimeError(f"REST sends: {sent} of {count} answered 200 ({sorted(set(texts))})")
+        return {"rate": sent / wall, "cpu_ms": cpu / sent * 1000}
+    finally:
+        process.terminate()
+        with trio.move_on_after(10):
+            await process.wait()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
 # ------------------------------------------------------------------------------------ the report
 
 
@@ -544,7 +652,7 @@ async def bench(options: argparse.Namespace) -> list[Row]:
         sandbox_process(Path(tmp) / "sandbox", persistent=options.persistent_sandbox) as sandbox,
     ):
         async with httpx.AsyncClient(timeout=60) as http:
-            for phone in (OURS, OURS_TO, THEIRS, THEIRS_TO, WRITER):
+            for phone in (OURS, OURS_TO, THEIRS, THEIRS_TO, WRITER, REST_FROM, REST_TO):
                 await control(http, sandbox, "/accounts", {"phone": phone})
             figures: dict[str, dict[str, float]] = {"ours": Figures(), "baileys": Figures()}
             say("linking our client ...")
@@ -591,6 +699,10 @@ async def bench(options: argparse.Namespace) -> list[Row]:
                 received = await baileys_receive(baileys, sandbox, THEIRS, options.received)
                 figures["baileys"].update(receive_cpu=received[0], receive_sys=received[1])
                 await baileys.call("sock.end", h=baileys.handle)
+            say("REST: POST /send/text ...")
+            rest = await rest_send(http, sandbox, Path(tmp), options.rest_messages, options.inflight)
+            if rest is not None:
+                figures["ours"].update(rest_rate=rest["rate"], rest_cpu=rest["cpu_ms"])
             db_path = Path(tmp) / "hub.db"
             most = max(options.sessions)
             say(f"linking {most} hub sessions ...")
@@ -659,6 +771,20 @@ async def bench(options: argparse.Namespace) -> list[Row]:
             False,
         )
     )
+    if "rest_rate" in o:
+        rows.append(
+            Row(
+                "REST POST /send/text, pipelined",
+                "msg/s",
+                o["rest_rate"],
+                None,
+                ">= 1,000 msg/s",
+                o["rest_rate"] >= 1000,
+            )
+        )
+        rows.append(Row("  gateway CPU per REST text", "ms", o["rest_cpu"], None, "-", None, False))
+    else:
+        rows.append(Row("REST POST /send/text (route missing)", "msg/s", None, None, ">= 1,000 msg/s", None))
     for n, mib in idle.items():
         rows.append(
             Row(f"RSS per idle session, {n} sessions", "MiB", mib, None, "<= 0.5 MiB", mib <= 0.5, False)
@@ -688,6 +814,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=3000, help="texts in the pipelined send run")
     parser.add_argument("--inflight", type=int, default=100, help="sends in flight at once")
     parser.add_argument("--paced-seconds", type=float, default=10.0, help="length of the 50 msg/s run")
+    parser.add_argument("--rest-messages", type=int, default=2000, help="texts sent through the REST API")
     parser.add_argument("--received", type=int, default=2000, help="texts received by each client")
     parser.add_argument(
         "--sessions", default="1,10,100", help="idle session counts for RSS (largest: restore)"
@@ -719,6 +846,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if options.quick:
         options.messages, options.paced_seconds, options.received = 30, 0.5, 10
+        options.rest_messages = 20
         options.sessions = "1,2"
     options.sessions = sorted({int(n) for n in options.sessions.split(",")})
     started = time.perf_counter()
