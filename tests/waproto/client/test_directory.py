@@ -21,8 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.interop.harness import Harness
+from tests.waproto.client.test_client import login, start
 from tests.waproto.client.test_sandbox import PHONE, link_by_qr, next_event, settings_for
 from tests.waproto.sandbox.interop_helpers import Served, Sock, call, served_sandbox
+from tests.waproto.test_credentials import paired
 from waproto.binary import Node, marshal, unmarshal
 from waproto.client import Client, Connected, IqError, MemoryClientStore, QRCode, open_client
 from waproto.client.directory import (
@@ -39,7 +41,7 @@ from waproto.client.directory import (
 )
 from waproto.credentials import Credentials
 from waproto.errors import InvalidValue, LocalProtocolError
-from waproto.jid import JID
+from waproto.jid import JID, SERVER_JID
 from waproto.sandbox.registry import Account, MemoryRegistry
 from waproto.sandbox.routing import route_message
 from waproto.sandbox.usync import answer_usync
@@ -721,3 +723,37 @@ async def test_check_agrees_with_baileys_on_whatsapp(baileys: Harness, served: S
         if result.jid in told and told[result.jid] is not None:
             assert JID.parse(told[result.jid]) == result.lid
     assert (version == "v7") == all(lid is None for lid in told.values())
+
+
+# ----------------------------------------------------------------------------- the client's notification hook
+
+
+async def test_a_notification_handler_runs_before_the_ack(autojump_clock: trio.abc.Clock) -> None:
+    """``Client.notification_handlers[type]`` gets the notification, and only when it returned is the
+    ``<ack>`` sent; other notification types are acked without it."""
+    async with trio.open_nursery() as nursery:
+        h = await start(nursery, paired())
+        handled: list[Node] = []
+        release = trio.Event()
+
+        async def slow_handler(node: Node) -> None:
+            handled.append(node)
+            await h.client.send_node(Node("presence", {"type": "available"}))  # flushes what is queued
+            await release.wait()
+
+        h.client.notification_handlers["devices"] = slow_handler
+        server = await h.network.accept()
+        await login(h, server, count=50)
+        await server.send(Node("notification", {"id": "d1", "from": ALICE.jid, "type": "devices", "t": "1"}))
+        assert (await server.expect()).tag == "presence"  # nothing (no ack) before the handler's stanza
+        with trio.move_on_after(5):
+            await server.expect("ack")
+            raise AssertionError("acked before the handler returned")
+        assert [node.attrs["id"] for node in handled] == ["d1"]
+        release.set()
+        ack = await server.expect("ack")
+        assert ack.attrs == {"id": "d1", "class": "notification", "to": ALICE.jid, "type": "devices"}
+        await server.send(Node("notification", {"id": "p1", "from": SERVER_JID, "type": "picture"}))
+        assert (await server.expect("ack")).attrs["id"] == "p1"
+        assert len(handled) == 1
+        nursery.cancel_scope.cancel()
