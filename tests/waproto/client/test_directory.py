@@ -499,6 +499,66 @@ def test_lid_pairs_of_every_attribute() -> None:
         assert lid_pairs(Node("message", attrs)) == []
 
 
+_ATTR_VALUES = st.one_of(
+    st.sampled_from(
+        [ALICE.jid, ALICE.lid_jid.with_device(3), JID("", PN), JID("1", "g.us"), "x@y@z", "1@lid", ""]
+    ),
+    st.text(max_size=10),
+)
+_STANZAS = st.builds(
+    Node,
+    st.sampled_from(["message", "receipt", "notification"]),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "from",
+                "participant",
+                "recipient",
+                "sender_lid",
+                "sender_pn",
+                "participant_pn",
+                "participant_lid",
+                "peer_recipient_pn",
+                "peer_recipient_lid",
+                "lid",
+            ]
+        ),
+        _ATTR_VALUES,
+        max_size=5,
+    ),
+    st.one_of(
+        st.none(),
+        st.lists(
+            st.builds(
+                Node,
+                st.just("participants"),
+                st.just({}),
+                st.lists(
+                    st.builds(
+                        Node,
+                        st.just("to"),
+                        st.dictionaries(st.sampled_from(["jid", "peer_recipient_pn"]), _ATTR_VALUES),
+                    )
+                ),
+            ),
+            max_size=1,
+        ),
+    ),
+)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_STANZAS, max_size=5))
+async def test_learning_from_garbage_never_raises(registry: MemoryRegistry, nodes: list[Node]) -> None:
+    directory = _directory(FakeClient(registry), Clock())
+    for node in nodes:
+        for lid, pn in lid_pairs(node):
+            assert (lid.server, pn.server) == (LID, PN)
+            assert not lid.is_ad
+            assert not pn.is_ad
+        await directory.learn(node)
+
+
 class CountingLidStore(MemoryLidMapStore):
     def __init__(self) -> None:
         super().__init__()
