@@ -27,6 +27,9 @@
         │   └── TooManySkippedMessages  a Signal message is too far ahead in its chain
         ├── UntrustedIdentity         the identity store does not trust a peer's identity key
         ├── MessageRefused            the server acked a sent message with an error code
+        ├── MediaError                media could not be uploaded or downloaded (``status``: last HTTP status)
+        │   ├── MediaUploadError      every media host refused or failed the upload
+        │   └── MediaDownloadError    no source served the file (gone, refused, unreachable, too large)
         ├── InvalidKeySignature       a prekey bundle's signed prekey signature is not valid
         └── PairingError              a device-linking check failed (``reason`` names which)
             ├── BadDeviceIdentityHMAC     pair-success HMAC under the adv secret does not match
@@ -67,8 +70,11 @@ __all__ = [
     "InvalidPadding",
     "InvalidValue",
     "LocalProtocolError",
+    "MediaDownloadError",
+    "MediaError",
     "MediaIntegrityError",
     "MediaIntegrityReason",
+    "MediaUploadError",
     "MessageRefused",
     "NoSenderKey",
     "NoSession",
@@ -283,3 +289,26 @@ class InvalidValue(LocalProtocolError, ValueError):
 
 class MessageRefused(RemoteProtocolError):
     """The server answered a sent message with an ``<ack error=…>`` (``code`` is the error code)."""
+
+
+# --- media transfer (waproto.client.media)
+
+
+class MediaError(RemoteProtocolError):
+    """Media could not be moved to or from the media servers; ``status`` is the last HTTP status seen
+    (None when no host answered at all: connection refused, TLS failure, timeout). A file that arrived but
+    failed verification is a :class:`MediaIntegrityError` instead."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message, code=None if status is None else str(status))
+        #: The last HTTP status a media host answered with, if any.
+        self.status = status
+
+
+class MediaUploadError(MediaError):
+    """Every media host refused or failed an upload (also: no host accepts a file that large, 413)."""
+
+
+class MediaDownloadError(MediaError):
+    """No source served a media file: 404/410 (gone or expired), other statuses, unreachable hosts, or a
+    file larger than the download limit."""

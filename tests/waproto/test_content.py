@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tests.interop.harness import Harness
@@ -392,6 +392,7 @@ def test_wrapped_media_is_found_and_its_key_never_described(message: Message) ->
     assert media_type_attr(message) is not None
     dumped = json.dumps(describe(message), allow_nan=False)
     key = found[2].media_key
+    assume(key != found[2].file_sha256)  # a digest may be described, so it must not equal the key here
     assert key.hex() not in dumped
     assert base64.b64encode(key).decode() not in dumped
 
