@@ -31,7 +31,8 @@ with ``addressing_mode="lid"`` from our LID. When a member left since the last f
 rotated and distributed afresh.
 
 **Receiving** (§6.5–6.6): each ``<enc>`` is decrypted in order (``pkmsg``/``msg`` with the sender
-device's session, ``skmsg`` with the sender key of (group, participant)); a sender-key distribution is
+device's session, ``skmsg`` with the sender key of (group or broadcast such as status updates,
+participant)); a sender-key distribution is
 processed before the ``skmsg`` that follows it. A ``deviceSentMessage`` from our own account is
 unwrapped (the chat is its destination). The result goes to the application's async callback, and only
 **after** it returned is the delivery receipt sent. A message carrying only a distribution (no content)
@@ -172,7 +173,7 @@ class ReceivedMessage:
     message: Message = field(repr=False)
     #: The sender's display name, if the server gave one.
     push_name: str | None = None
-    #: Whether it was sent to a group (``chat``).
+    #: Whether it was sent to a group (``chat``; a status update's chat is ``status@broadcast``).
     group: bool = False
     #: The sender's other identity as a user JID (its PN when ``sender`` is a LID, or its LID), when the
     #: stanza said it.
@@ -719,7 +720,8 @@ class Messenger:
         if not isinstance(message_id, str) or not message_id or sender_from is None:
             log.warning("a <message> without id or from: dropped")
             return
-        group = sender_from.to_non_ad() if sender_from.is_group else None
+        # Groups and broadcasts (status updates) both come with a participant and sender keys.
+        group = sender_from.to_non_ad() if sender_from.is_group or sender_from.is_broadcast else None
         sender = _jid(node, "participant") if group is not None else sender_from
         if sender is None:
             await self._fail(node, message_id, None, DecodeError("a group message without participant"))
@@ -764,7 +766,7 @@ class Messenger:
                     text=text,
                     message=content,
                     push_name=notify if isinstance(notify, str) else None,
-                    group=group is not None,
+                    group=sender_from.is_group,
                     sender_alt=self._sender_alt(node, sender, group is not None),
                 )
             )

@@ -236,6 +236,33 @@ async def test_member_messages_are_reported_as_group_messages(served: Served) ->
         assert (mine.text, mine.chat, mine.from_me, mine.group) == ("from my phone", group, True, True)
 
 
+async def test_status_updates_decrypt_with_the_posters_sender_key(served: Served) -> None:
+    """A status update (``from=status@broadcast participant=<device>``, a distribution and an skmsg) is
+    decrypted like a group message and reported with chat status@broadcast, not as a group message."""
+    store = await link(served, PHONE)
+    assert store.credentials is not None
+    me = store.credentials.me
+    assert me is not None
+    group = await create_group(served, BOB, PHONE)  # only to have Bob's phone make sender-key stanzas
+    inbox = Inbox()
+    async with open_client(settings_for(served), store.credentials, store) as client:
+        Messenger(client, inbox)
+        assert isinstance(await next_event(client, Connected), Connected)
+        messaging = served.sandbox.messaging
+        bob_phone = await messaging.phone(BOB)
+        async with messaging._lock:
+            made = await bob_phone.send_message(group, Message(conversation="my status"), now=served.sandbox.now())
+        participants = made.child("participants")
+        assert participants is not None
+        [ours] = [to for to in participants.children if to.attrs["jid"] == me]
+        status = JID("status", "broadcast")
+        attrs: dict[str, str | JID] = {"from": status, "participant": pn(BOB), "id": "3EB0STATUS", "t": "7"}
+        await client.stanza_handlers["message"](Node("message", attrs, ours.children + made.children_with("enc")))
+        got = await inbox.next()
+        assert isinstance(got, ReceivedMessage)
+        assert (got.chat, got.sender, got.group, got.text, got.from_me) == (status, pn(BOB), False, "my status", False)
+
+
 async def test_a_device_linked_later_gets_the_sender_key(served: Served) -> None:
     store = await link(served, PHONE)
     assert store.credentials is not None
