@@ -200,8 +200,8 @@ class GroupKeys:
                 group = parse_jid(skdm.group_id)
             except LocalProtocolError as exc:
                 raise DecodeError(f"a sender-key distribution for {skdm.group_id[:40]!r}") from exc
-            if not group.is_group:
-                raise DecodeError(f"a sender-key distribution for {group}, not a group")
+            if not (group.is_group or group.is_broadcast):
+                raise DecodeError(f"a sender-key distribution for {group}, not a group or broadcast")
         name = SenderKeyName(str(group.to_non_ad()), sender)
         await process_distribution_message(self.store, name, skdm.axolotl_sender_key_distribution_message)
 

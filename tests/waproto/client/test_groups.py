@@ -30,6 +30,7 @@ from waproto.client.directory import Directory
 from waproto.client.groups import (
     GroupCache,
     GroupInfo,
+    GroupKeys,
     GroupParticipant,
     SenderKeyMemory,
     group_stanza,
@@ -39,11 +40,11 @@ from waproto.client.groups import (
 )
 from waproto.client.messaging import MessageStatus, Messenger, ReceivedMessage, UndecryptableMessage
 from waproto.credentials import Credentials
-from waproto.errors import DecodeError, MessageRefused, NotOnWhatsApp
+from waproto.errors import DecodeError, MessageRefused, NoSenderKey, NotOnWhatsApp
 from waproto.jid import DEFAULT_USER_SERVER, GROUP_SERVER, JID
 from waproto.proto import Message
 from waproto.sandbox.phone import Received, SimPhone
-from waproto.signal import MemorySenderKeyStore
+from waproto.signal import MemorySenderKeyStore, ProtocolAddress
 
 BOB = "15550004444"
 CAROL = "15550005555"
@@ -596,3 +597,34 @@ async def test_lid_addressed_group_and_a_stale_participant_hash(served: Served) 
         assert set(again.encryptions) == {pn(BOB), pn(CAROL), pn(PHONE)}  # our key, to the PN devices now
         for phone in (BOB, CAROL):
             assert (await logged(served, phone, again.id))["text"] == "by number again"
+
+
+async def test_group_keys_distribute_encrypt_decrypt_and_rotate() -> None:
+    rng = secrets.token_bytes
+    ours, theirs = GroupKeys(MemorySenderKeyStore(), rng), GroupKeys(MemorySenderKeyStore(), rng)
+    me, status = ProtocolAddress("77_1", 4), JID("status", "broadcast")
+    for chat, context in ((GROUP, None), (status, None), (GROUP, GROUP)):
+        message = await ours.distribution(chat, me)
+        message.conversation = "with content"
+        await theirs.process(message, me, context)  # a DM carrying it names its group itself
+        assert not message.HasField("sender_key_distribution_message")
+        assert message.conversation == "with content"
+        skmsg = await ours.encrypt(chat, me, b"padded plaintext")
+        assert await theirs.decrypt(chat, me, skmsg) == b"padded plaintext"
+    # Rotated: a new key, which the old distribution does not open.
+    await ours.rotate(GROUP, me)
+    fresh = await ours.distribution(GROUP, me)
+    with pytest.raises(NoSenderKey):
+        await theirs.decrypt(GROUP, me, await ours.encrypt(GROUP, me, b"after rotation"))
+    await theirs.process(fresh, me, GROUP)
+    assert await theirs.decrypt(GROUP, me, await ours.encrypt(GROUP, me, b"again")) == b"again"
+
+
+@pytest.mark.parametrize("group_id", ["", "15550001111@s.whatsapp.net", "not a jid@@"])
+async def test_a_distribution_outside_a_group_must_name_one(group_id: str) -> None:
+    keys = GroupKeys(MemorySenderKeyStore(), secrets.token_bytes)
+    message = Message()
+    message.sender_key_distribution_message.group_id = group_id
+    message.sender_key_distribution_message.axolotl_sender_key_distribution_message = b"\x33"
+    with pytest.raises(DecodeError):
+        await keys.process(message, ProtocolAddress("1", 0), None)
