@@ -26,14 +26,12 @@ an ack with ``error`` raises ``MessageRefused``; a user with no devices raises `
 (cached; dropped, with the members' device lists, when the ack's ``phash`` differs, or when a
 ``w:gp2`` notification names the group), every member's devices, our sender key (``skmsg``, one for
 all) and its distribution message 1:1 to each member device that has not got it yet (ours included,
-except this device). LID-mode groups are sent
-with ``addressing_mode="lid"`` from our LID. When a member left since the last fetch, our sender key is
-rotated and distributed afresh.
+except this device). LID-mode groups are sent with ``addressing_mode="lid"`` from our LID. When a
+member left since the last fetch, our sender key is rotated and distributed afresh.
 
 **Receiving** (§6.5–6.6): each ``<enc>`` is decrypted in order (``pkmsg``/``msg`` with the sender
 device's session, ``skmsg`` with the sender key of (group or broadcast such as status updates,
-participant)); a sender-key distribution is
-processed before the ``skmsg`` that follows it. A ``deviceSentMessage`` from our own account is
+participant)); a sender-key distribution is processed before the ``skmsg`` that follows it. A ``deviceSentMessage`` from our own account is
 unwrapped (the chat is its destination). The result goes to the application's async callback, and only
 **after** it returned is the delivery receipt sent. A message carrying only a distribution (no content)
 is receipted but not reported. A message that does not decrypt is reported as
@@ -43,8 +41,10 @@ what we sent go to ``on_receipt`` as :class:`MessageStatus`; a ``retry`` receipt
 only, for a group message with a fresh distribution inside, §5.7). The callbacks run in the client's
 read loop: they must not wait for the network.
 
-This module is NOT media upload/download, content classification beyond text, read receipts, ``<keys>``
-in retry receipts, or group administration.
+This module is NOT media upload/download (``waproto.client.media``), content classification
+(``waproto.content``; ``ReceivedMessage.kind`` comes from there), device-list caching
+(``waproto.client.directory``), sending read receipts, ``<keys>`` in retry receipts, or group
+administration.
 """
 
 from __future__ import annotations
