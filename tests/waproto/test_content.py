@@ -494,6 +494,20 @@ def test_baileys_finds_the_content_we_classify(baileys: Harness, lib: str, messa
 
 
 @pytest.mark.interop
+@pytest.mark.parametrize(("message", "field", "kind"), [
+    pytest.param(wrap(_media("image_message"), "associated_child_message"), "imageMessage", "image",
+                 id="associated_child"),
+    pytest.param(wrap(text(), "group_status_message"), "conversation", "text", id="group_status"),
+])
+def test_baileys_7_unwraps_the_newer_wrappers_as_we_do(baileys: Harness, message: Message, field: str,
+                                                        kind: str) -> None:
+    assert baileys.call("content.inspect", lib="v7", data=message.SerializeToString())["type"] == field
+    # Baileys 6 does not know them: it stops at the wrapper, where we go on.
+    assert baileys.call("content.inspect", lib="v6", data=message.SerializeToString())["type"] != field
+    assert classify(message) == kind
+
+
+@pytest.mark.interop
 @pytest.mark.parametrize("lib", ["v6", "v7"])
 @pytest.mark.parametrize(("name", "message"), _built())
 def test_messages_we_build_decode_in_baileys(baileys: Harness, lib: str, name: str, message: Message) -> None:

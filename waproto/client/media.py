@@ -328,7 +328,7 @@ class MediaClient:
                     if response.status_code != 200:
                         raise _Unavailable(f"HTTP {response.status_code}", response.status_code)
                     raw = await _read_capped(response, _ANSWER_LIMIT)
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 raise _Unavailable(type(exc).__name__) from None
             return _parse_upload_answer(raw, response.status_code)
         assert scope.cancelled_caught
@@ -379,7 +379,9 @@ class MediaClient:
         conn: MediaConn | None = None
         if url.startswith("https://"):
             url_host = _host_of(url)
-            if url_host.lower().split(":")[0].endswith(_WHATSAPP_SUFFIX):
+            if not url_host:
+                log.info("not following a media url without a usable host")
+            elif url_host.lower().split(":")[0].endswith(_WHATSAPP_SUFFIX):
                 yield url
             else:
                 conn = await self.media_conn()
@@ -411,7 +413,7 @@ class MediaClient:
                             if total > limit:
                                 _too_large(limit, exact)
                             pieces.append(decryptor.update(chunk))
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 raise _Unavailable(type(exc).__name__) from None
             pieces.append(decryptor.finalize())
             return b"".join(pieces)
@@ -456,4 +458,8 @@ def _parse_upload_answer(raw: bytes, status: int) -> tuple[str, str]:
 
 
 def _host_of(url: str) -> str:
-    return urlsplit(url).netloc.rpartition("@")[2]
+    """The ``host[:port]`` of ``url`` ("" when it has none or is malformed)."""
+    try:
+        return urlsplit(url).netloc.rpartition("@")[2]
+    except ValueError:
+        return ""

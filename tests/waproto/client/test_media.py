@@ -23,6 +23,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.waproto.client.test_sandbox import PHONE, link_by_qr, next_event, settings_for
 from tests.waproto.sandbox.interop_helpers import Served, served_sandbox
@@ -534,6 +536,63 @@ async def test_download_with_no_source_at_all(autojump_clock: trio.testing.MockC
         with pytest.raises(MediaDownloadError) as caught:
             await media.download(message)
     assert caught.value.status is None
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
+_URLISH = st.one_of(
+    _TEXT,
+    st.builds("https://{}{}".format, st.sampled_from(["mmg.fake", "mmg.whatsapp.net", "[::1", "x:99999", "ä.fake", ""]),
+              _TEXT),
+    st.builds("/{}".format, _TEXT),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(url=_URLISH, direct_path=_URLISH, status=st.sampled_from([200, 404, 500]), body=st.binary(max_size=80))
+async def test_download_from_garbage_sources_raises_only_waproto_errors(
+    url: str, direct_path: str, status: int, body: bytes
+) -> None:
+    server = fake()
+
+    async def anything(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, content=body)
+
+    for host in ("mmg.fake", "mmg.whatsapp.net"):
+        server.special[host] = anything
+    message = Message()
+    message.document_message.media_key = bytes(32)
+    message.document_message.url = url
+    message.document_message.direct_path = direct_path
+    async with media_client(server) as media:
+        with pytest.raises((MediaDownloadError, MediaIntegrityError)):
+            await media.download(message)
+    assert {r.url.host for r in server.requests} <= {"mmg.fake", "mmg.whatsapp.net"}
+
+
+_ATTR = st.one_of(st.text(max_size=12), st.sampled_from(["300", "0", "-1", "99999999999999999999", "h.fake"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    conn_attrs=st.dictionaries(st.sampled_from(["auth", "ttl", "auth_ttl", "x"]), _ATTR, max_size=4),
+    host_attrs=st.lists(
+        st.dictionaries(st.sampled_from(["hostname", "maxContentLengthBytes", "type"]), _ATTR, max_size=3),
+        max_size=3,
+    ),
+)
+def test_parse_media_conn_never_raises_anything_but_iq_error(
+    conn_attrs: dict[str, str], host_attrs: list[dict[str, str]]
+) -> None:
+    answer = Node("iq", {"type": "result"}, [
+        Node("media_conn", dict(conn_attrs), [Node("host", dict(attrs)) for attrs in host_attrs])
+    ])
+    try:
+        conn = parse_media_conn(answer, fetched_at=0.0)
+    except IqError:
+        return
+    assert conn.auth
+    assert conn.ttl >= 0
+    assert conn.hosts
 
 
 # ---------------------------------------------------------------------------------------------- sandbox
