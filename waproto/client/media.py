@@ -324,7 +324,9 @@ class MediaClient:
         headers = {**self._headers, "Content-Type": "application/octet-stream"}
         with trio.move_on_after(self._attempt_timeout) as scope:
             try:
-                async with self._http.stream("POST", url, content=body, headers=headers) as response:
+                async with self._http.stream(
+                    "POST", url, content=body, headers=headers, follow_redirects=False
+                ) as response:
                     if response.status_code != 200:
                         raise _Unavailable(f"HTTP {response.status_code}", response.status_code)
                     raw = await _read_capped(response, _ANSWER_LIMIT)
@@ -400,7 +402,7 @@ class MediaClient:
         pieces: list[bytes] = []  # NOT authenticated until decryptor.finalize() returns
         with trio.move_on_after(self._attempt_timeout) as scope:
             try:
-                async with self._http.stream("GET", url, headers=self._headers) as response:
+                async with self._http.stream("GET", url, headers=self._headers, follow_redirects=False) as response:
                     if response.status_code != 200:
                         raise _Unavailable(f"HTTP {response.status_code}", response.status_code)
                     declared = response.headers.get("Content-Length", "")

@@ -41,7 +41,7 @@ from waproto.client.media import (
     parse_media_conn,
 )
 from waproto.client.messaging import Messenger, ReceivedMessage, UndecryptableMessage
-from waproto.content import document_message, image_message, media_type_attr
+from waproto.content import document_message, image_message, media_type_attr, video_message
 from waproto.credentials import Credentials
 from waproto.errors import (
     DecodeError,
@@ -440,6 +440,23 @@ async def test_a_url_on_a_foreign_host_is_not_followed(autojump_clock: trio.test
     assert {r.url.host for r in server.requests} == {"mmg.fake"}
 
 
+async def test_redirects_are_never_followed(autojump_clock: trio.testing.MockClock) -> None:
+    server = fake(hosts("one.fake", "two.fake"))
+
+    async def redirect(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"Location": "https://internal.example/secret"})
+
+    server.special["one.fake"] = redirect
+    http = httpx.AsyncClient(transport=httpx.MockTransport(server), follow_redirects=True)
+    async with MediaClient(server.client, http=http, rng=counter_rng()) as media:
+        uploaded, message = await uploaded_image(media)
+        assert uploaded.url.startswith("https://two.fake/")
+        message.image_message.url = message.image_message.url.replace("two.fake", "one.fake")
+        assert await media.download(message) == PICTURE
+    await http.aclose()
+    assert "internal.example" not in {r.url.host for r in server.requests}
+
+
 async def test_a_whatsapp_url_needs_no_media_conn(autojump_clock: trio.testing.MockClock) -> None:
     server = fake()
     encrypted = encrypt_media(b"from the cdn", bytes(32), "image")
@@ -659,6 +676,10 @@ async def test_upload_and_download_through_the_sandbox(served: Served) -> None:
                 assert await media.download(message) == PICTURE
                 doc = document_message(second, mimetype="application/pdf", file_name="t.pdf")
                 assert await media.download(doc) == b"%PDF-1.4 tiny"
+                big = secrets.token_bytes(3 << 20)  # encrypted in a thread, streamed through the decryptor
+                video = await media.upload(big, "video")
+                assert await media.download(video_message(video, mimetype="video/mp4")) == big
+            assert counting.count == 1
 
             # A tampered copy of the file, published where the message now points.
             tampered = bytearray(media_server.store.get(first.file_enc_sha256) or b"")
