@@ -23,9 +23,13 @@ usable, with the errors the REST API maps (all defined here): :class:`UnknownSes
 :class:`SessionLoggedOut` and :class:`SessionNotLinked` (409, never retried; checked before any network
 use), :class:`SessionUnavailable` (connecting or disconnected, the connection dropped mid-send, or no
 server ack in time: retryable, the send-retry policy decides). waproto's ``NotOnWhatsApp`` and
-``MessageRefused`` pass through. Each received message is committed to ``inbound_messages`` before its
-receipt goes out and then handed, in order, to ``on_message(session_id, message)`` (the hub passes
-``Plugins.message_received``) by the session's :class:`waporta.messages.InboundQueue`.
+``MessageRefused`` pass through. :meth:`Sessions.check` asks whether a number is on WhatsApp (the
+session's :class:`~waproto.client.directory.Directory`, device lists and LID map in SQLite);
+:meth:`Sessions.upload` and :meth:`Sessions.download` move media through the session's
+:class:`~waproto.client.media.MediaClient` (one shared HTTP client). Each received message is committed
+to ``inbound_messages`` before its receipt goes out and then handed, in order, to
+``on_message(session_id, message)`` (the hub passes ``Plugins.message_received``) by the session's
+:class:`waporta.messages.InboundQueue`.
 
 This module is NOT the REST API (``waporta_plugins.rest_sessions``, ``rest_messages``), the protocol
 client (``waproto.client``) or the inbound message's shape (``waporta.messages``).
@@ -37,14 +41,16 @@ import contextlib
 import dataclasses
 import logging
 import secrets
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Final, Literal
 
+import httpx
 import trio
 
-from waporta.messages import InboundMessage, InboundQueue, MessageHandler
+from waporta.messages import InboundMessage, InboundQueue, MessageHandler, find_inbound
 from waporta.storage import Database
 from waporta.storage.stores import (
     SqliteCredentialStore,
@@ -72,10 +78,13 @@ from waproto.client import (
     TransportFactory,
 )
 from waproto.client.directory import Directory
+from waproto.client.media import MediaClient
 from waproto.client.messaging import Messenger, ReceivedMessage, SentMessage, UndecryptableMessage
+from waproto.content import UploadedMedia
 from waproto.credentials import Credentials
 from waproto.errors import MessageRefused, WAProtoError
 from waproto.jid import JID
+from waproto.media import MediaType
 from waproto.proto import Message
 from waproto.signal.keys import PreKeyRecord
 from waproto.usync import CheckResult
@@ -93,6 +102,7 @@ __all__ = [
     "SessionStore",
     "SessionUnavailable",
     "Sessions",
+    "UnknownMessage",
     "UnknownSession",
     "client_settings",
     "open_hub_sessions",
@@ -103,6 +113,9 @@ log = logging.getLogger("waporta.sessions")
 
 #: Every status a session can have.
 STATUSES: Final = ("connecting", "qr", "pairing", "connected", "disconnected", "logged_out")
+
+#: Seconds each media HTTP operation (connect, read, write) may take.
+MEDIA_TIMEOUT: Final = 20.0
 
 #: Called after a session's status changed: ``(session_id, status)``.
 StatusCallback = Callable[[str, str], Awaitable[None]]
@@ -129,6 +142,13 @@ class UnknownSession(SessionError, LookupError):
     """No session with this id is known to the supervisor (404)."""
 
     code = "session_not_found"
+    status = 404
+
+
+class UnknownMessage(SessionError, LookupError):
+    """The session has received no message with this id (404)."""
+
+    code = "message_not_found"
     status = 404
 
 
@@ -203,6 +223,8 @@ class Session:
     inbox: InboundQueue = field(repr=False)
     #: Device lists, LID mappings (in the session's SQLite stores) and number checks.
     directory: Directory = field(repr=False)
+    #: Media upload and download for ``client`` (on the supervisor's shared HTTP client).
+    media: MediaClient = field(repr=False)
     #: One of :data:`STATUSES`.
     status: str = "connecting"
     #: The latest QR string while linking by QR (None otherwise).
@@ -249,12 +271,19 @@ class Sessions:
         on_status: StatusCallback | None = None,
         on_message: MessageHandler | None = None,
         addressing: Literal["lid", "pn"] = "lid",
+        media_ssl_context: ssl.SSLContext | None = None,
         rng: Callable[[int], bytes] = secrets.token_bytes,
         now: Callable[[], float] = time.time,
         transport: TransportFactory | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
+        #: One HTTP client for every session's media transfers (trusting ``media_ssl_context``).
+        self.media_http = httpx.AsyncClient(
+            verify=media_ssl_context if media_ssl_context is not None else True,
+            timeout=httpx.Timeout(MEDIA_TIMEOUT),
+            follow_redirects=False,
+        )
         #: How 1:1 chats are addressed (``[whatsapp] addressing``).
         self.addressing: Literal["lid", "pn"] = addressing
         self._nursery = nursery
@@ -397,10 +426,41 @@ class Sessions:
             return found[phone]
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def upload(self, session_id: str, data: bytes, media_type: MediaType | str) -> UploadedMedia:
+        """Encrypt ``data`` and upload it to WhatsApp's media servers as ``media_type`` (image, video,
+        audio, document, sticker, ...); build the message with ``waproto.content.image_message`` /
+        ``document_message`` and :meth:`send` it with ``media_type=waproto.content.media_type_attr(...)``.
+
+        Errors: see :meth:`ready`; :class:`SessionUnavailable` when ``media_conn`` cannot be fetched (the
+        connection dropped, no answer in time); waproto's ``MediaUploadError`` (every media host failed or
+        refused it) and ``LocalProtocolError`` (a type that cannot be uploaded) pass through.
+        """
+        session = self.ready(session_id)
+        with _network_errors(session_id, None):
+            return await session.media.upload(data, media_type)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def download(self, session_id: str, message_id: str) -> bytes:
+        """The decrypted, verified media of the message ``session_id`` received with id ``message_id``.
+
+        Errors: see :meth:`ready`; :class:`UnknownMessage` when no such message was received;
+        :class:`SessionUnavailable` as for :meth:`upload`; waproto's ``LocalProtocolError`` (the message
+        holds no media), ``MediaDownloadError`` (gone, expired, unreachable) and ``MediaIntegrityError``
+        (a file that failed verification) pass through.
+        """
+        session = self.ready(session_id)
+        received = await find_inbound(self.db, session_id, message_id)
+        if received is None:
+            raise UnknownMessage(session_id, f"session {session_id} received no message {message_id}")
+        with _network_errors(session_id, None):
+            return await session.media.download(received.message())
+        raise AssertionError("unreachable")  # pragma: no cover
+
     async def aclose(self) -> None:
-        """Stop every client (their state stays saved)."""
+        """Stop every client (their state stays saved) and close the media HTTP client."""
         for session in list(self._sessions.values()):
             await self._stop(session)
+        await self.media_http.aclose()
 
     # ---------------------------------------------------------------- internals
 
@@ -436,7 +496,8 @@ class Sessions:
             rng=self._rng,
             now=self._now,
         )
-        session = Session(session_id, client, messenger, inbox, directory)
+        media = MediaClient(client, http=self.media_http, rng=self._rng, now=self._now)
+        session = Session(session_id, client, messenger, inbox, directory, media)
         if credentials.me is not None:
             session.jid = str(credentials.me)
             session.lid = None if credentials.lid is None else str(credentials.lid)
@@ -551,6 +612,7 @@ async def open_sessions(
     on_status: StatusCallback | None = None,
     on_message: MessageHandler | None = None,
     addressing: Literal["lid", "pn"] = "lid",
+    media_ssl_context: ssl.SSLContext | None = None,
     rng: Callable[[int], bytes] = secrets.token_bytes,
     now: Callable[[], float] = time.time,
     transport: TransportFactory | None = None,
@@ -565,6 +627,7 @@ async def open_sessions(
             on_status=on_status,
             on_message=on_message,
             addressing=addressing,
+            media_ssl_context=media_ssl_context,
             rng=rng,
             now=now,
             transport=transport,
@@ -594,8 +657,12 @@ async def open_hub_sessions(hub: Hub) -> AsyncIterator[Sessions]:
     """The hub's supervisor for the block, set as ``hub.sessions``; status changes go to the plugins'
     ``session_status_changed``.
 
+    Received messages go to the plugins' ``message_received``; 1:1 addressing follows ``[whatsapp]
+    addressing``; media hosts are trusted by the system's CAs plus ``[whatsapp] ca_file``.
+
     With ``[whatsapp] sandbox = true`` the sandbox (state in ``<data_dir>/sandbox``) is started first,
-    served on 127.0.0.1 on a free port, set as ``hub.sandbox``, and every session connects to it.
+    with its media server (HTTPS on 127.0.0.1, its CA then trusted for media too), served on 127.0.0.1
+    on a free port, set as ``hub.sandbox``, and every session connects to it.
     """
 
     async def on_status(session_id: str, status: str) -> None:
@@ -604,13 +671,16 @@ async def open_hub_sessions(hub: Hub) -> AsyncIterator[Sessions]:
     async def on_message(session_id: str, message: InboundMessage) -> None:
         await hub.plugins.message_received(hub, session_id, message)
 
+    media_context = hub.config.whatsapp.ssl_context()
     async with trio.open_nursery() as nursery:
         if hub.config.whatsapp.sandbox:
-            from waproto.sandbox.server import Sandbox, serve
+            from waproto.sandbox.server import Sandbox, serve, start_media
             from waproto.sandbox.state import Network
 
             state_dir = hub.config.storage.data_dir / "sandbox"
             sandbox = Sandbox(Network.open(state_dir, rng=secrets.token_bytes))
+            endpoint = await start_media(nursery, sandbox, state_dir)
+            media_context.load_verify_locations(cafile=endpoint.ca_file)
             base: str = await nursery.start(serve, sandbox, "127.0.0.1", 0)
             settings = ClientSettings(
                 url=base.replace("http://", "ws://", 1) + "/ws/chat", noise_root_public_key=sandbox.root_public_key
@@ -626,6 +696,7 @@ async def open_hub_sessions(hub: Hub) -> AsyncIterator[Sessions]:
                 on_status=on_status,
                 on_message=on_message,
                 addressing=hub.config.whatsapp.addressing,
+                media_ssl_context=media_context,
             ) as sessions:
                 hub.sessions = sessions
                 yield sessions

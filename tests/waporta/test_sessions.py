@@ -32,6 +32,7 @@ from waporta.sessions import (
     Sessions,
     SessionStore,
     SessionUnavailable,
+    UnknownMessage,
     UnknownSession,
     client_settings,
     open_sessions,
@@ -621,3 +622,92 @@ def test_client_settings_of_the_config(tmp_path: Path) -> None:
     assert custom.ssl_context is not None
     names = {dict(item[0] for item in cert["subject"]).get("commonName") for cert in custom.ssl_context.get_ca_certs()}
     assert "waproto sandbox media CA" in names
+
+
+async def test_image_and_document_to_the_echo_and_back_with_download(tmp_path: Path, db: Database) -> None:
+    import ssl
+
+    from waproto.content import document_message, image_message, media_type_attr
+
+    picture = bytes(range(256)) * 40
+    report = b"%PDF-1.4 a small report\n" * 100
+    inbox = Inbox()
+    async with served_sandbox(tmp_path / "media-sandbox", media=True) as served:
+        await served.create_account(PHONE, name="Alice")
+        await served.create_account(ECHO, name="Echo", bot="echo")
+        assert served.ca_file is not None
+        trust = ssl.create_default_context(cafile=served.ca_file)
+        async with open_sessions(db, settings_for(served), on_message=inbox, media_ssl_context=trust) as sessions:
+            await link_by_qr(served, sessions, "sales")
+            echo_phone = await served.sandbox.messaging.phone(ECHO)
+            with trio.fail_after(30):
+                uploaded = await sessions.upload("sales", picture, "image")
+                image = image_message(uploaded, mimetype="image/png", caption="a picture", width=16, height=10)
+                sent = await sessions.send("sales", ECHO_JID, image, media_type=media_type_attr(image))
+            logged = echo_phone.find(sent.id, "in")
+            assert logged is not None
+            assert (logged.kind, logged.text, logged.media_bytes) == ("image", "a picture", picture)
+
+            echoed = await inbox.next()
+            assert echoed.kind == "image"
+            assert dict(echoed.content) == {
+                "caption": "a picture",
+                "mimetype": "image/png",
+                "fileLength": len(picture),
+                "fileSha256": uploaded.file_sha256.hex(),
+                "width": 16,
+                "height": 10,
+                "mediaType": "image",
+            }
+            assert echoed.as_payload()["messageType"] == "image"
+            with trio.fail_after(30):
+                assert await sessions.download("sales", echoed.message_id) == picture
+
+            with trio.fail_after(30):
+                uploaded_doc = await sessions.upload("sales", report, "document")
+                document = document_message(uploaded_doc, mimetype="application/pdf", file_name="report.pdf")
+                sent_doc = await sessions.send("sales", ECHO_JID, document, media_type=media_type_attr(document))
+            logged_doc = echo_phone.find(sent_doc.id, "in")
+            assert logged_doc is not None
+            assert (logged_doc.kind, logged_doc.media_bytes) == ("document", report)
+            echoed_doc = await inbox.next(after=1)
+            assert echoed_doc.kind == "document"
+            assert echoed_doc.content["fileName"] == "report.pdf"
+            with trio.fail_after(30):
+                assert await sessions.download("sales", echoed_doc.message_id) == report
+
+            with pytest.raises(UnknownMessage) as unknown:
+                await sessions.download("sales", "3EB0NOSUCHMESSAGE")
+            assert (unknown.value.status, unknown.value.code) == (404, "message_not_found")
+            with pytest.raises(UnknownSession):
+                await sessions.upload("nobody", picture, "image")
+
+
+async def test_sandbox_mode_hub_moves_media_with_the_sandbox_ca(tmp_path: Path) -> None:
+    from waproto.content import image_message
+
+    config: Config = dataclasses.replace(
+        default_config(), storage=StorageConfig(data_dir=tmp_path / "data"), whatsapp=WhatsAppConfig(sandbox=True)
+    )
+    plugin = MessagePlugin()
+    plugins = Plugins()
+    plugins.register(plugin, "recorder")
+    picture = b"\xff\xd8\xff" + bytes(range(200)) * 20
+    async with open_hub(config, plugins) as hub:
+        sessions = hub.sessions
+        assert sessions is not None
+        assert hub.sandbox is not None
+        assert hub.sandbox.media is not None  # the media server runs in sandbox mode
+        sandbox = hub.sandbox
+        for phone, name, bot in ((PHONE, "Alice", None), (ECHO, "Echo", "echo")):
+            sandbox.network.create_account(phone, rng=sandbox.rng, now=sandbox.now(), name=name, bot=bot)
+        session = await sessions.create("boxed")
+        await sandbox.linker.scan(PHONE, await wait_qr(session))
+        await wait_for(session, "connected")
+        with trio.fail_after(30):
+            uploaded = await sessions.upload("boxed", picture, "image")
+            await sessions.send("boxed", ECHO_JID, image_message(uploaded, mimetype="image/jpeg"), media_type="image")
+            await plugin.arrived.wait()
+            [payload] = plugin.payloads
+            assert payload["messageType"] == "image"
+            assert await sessions.download("boxed", payload["messageId"]) == picture
