@@ -86,7 +86,7 @@ from waproto.errors import MessageRefused, WAProtoError
 from waproto.jid import JID
 from waproto.media import MediaType
 from waproto.proto import Message
-from waproto.signal.keys import PreKeyRecord
+from waproto.signal.keys import PreKeyRecord, SignedPreKeyRecord
 from waproto.usync import CheckResult
 
 if TYPE_CHECKING:
@@ -99,6 +99,7 @@ __all__ = [
     "SessionError",
     "SessionLoggedOut",
     "SessionNotLinked",
+    "SessionSignalStore",
     "SessionStore",
     "SessionUnavailable",
     "Sessions",
@@ -182,13 +183,35 @@ class SessionUnavailable(SessionError):
         self.message_id = message_id
 
 
+class SessionSignalStore(SqliteSignalStore):
+    """A session's Signal state on SQLite, where our signed prekey is the credentials' one.
+
+    The credentials (saved as a whole in ``wa_credentials``) hold the identity, registration id and signed
+    prekey that the client publishes; the first two are given to :class:`SqliteSignalStore`, and the
+    signed prekey is answered from here, so a peer's first (``pkmsg``) message decrypts. Other signed
+    prekey ids are looked up in ``signal_signed_pre_keys``.
+    """
+
+    def __init__(self, db: Database, session_id: str, credentials: Credentials) -> None:
+        super().__init__(db, session_id, credentials.identity_key, credentials.registration_id)
+        #: The signed prekey the client publishes.
+        self.signed_pre_key = credentials.signed_pre_key
+
+    async def load_signed_pre_key(self, signed_pre_key_id: int) -> SignedPreKeyRecord | None:
+        """Our published signed prekey when the id is its id, else the stored one (or None)."""
+        if signed_pre_key_id == self.signed_pre_key.key_id:
+            return self.signed_pre_key
+        return await super().load_signed_pre_key(signed_pre_key_id)
+
+
 class SessionStore:
     """waproto's ``ClientStore`` for one hub session, on the hub's SQLite stores."""
 
     def __init__(self, db: Database, session_id: str, credentials: Credentials) -> None:
         self._credentials = SqliteCredentialStore(db, session_id)
-        #: The Signal stores (identity and registration id from ``credentials``, which never change them).
-        self.signal = SqliteSignalStore(db, session_id, credentials.identity_key, credentials.registration_id)
+        #: The Signal stores (identity, registration id and signed prekey from ``credentials``, which
+        #: never change them).
+        self.signal = SessionSignalStore(db, session_id, credentials)
 
     async def save_credentials(self, credentials: Credentials) -> None:
         """Durably replace the stored credentials."""

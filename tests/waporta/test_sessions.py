@@ -219,6 +219,12 @@ async def test_store_adapter_round_trips(db: Database) -> None:
     assert loaded.serialize() == record.serialize()
     await store.remove_pre_key(7)
     assert await store.load_pre_key(7) is None
+    # The signed prekey the client publishes is the credentials' one (a peer's pkmsg names it).
+    signed = await store.signal.load_signed_pre_key(creds.signed_pre_key.key_id)
+    assert signed is not None
+    assert signed.serialize() == creds.signed_pre_key.serialize()
+    assert await store.signal.load_signed_pre_key(creds.signed_pre_key.key_id + 1) is None
+    assert (await store.signal.get_identity_key_pair()) == creds.identity_key
     await store.delete_credentials()
     assert await load_all_credentials(db) == {}
 
@@ -711,3 +717,22 @@ async def test_sandbox_mode_hub_moves_media_with_the_sandbox_ca(tmp_path: Path) 
             [payload] = plugin.payloads
             assert payload["messageType"] == "image"
             assert await sessions.download("boxed", payload["messageId"]) == picture
+
+
+async def test_what_arrived_while_disconnected_is_handed_on_in_order(served: Served, db: Database) -> None:
+    # The echo writes first: its first message is a pkmsg on our signed prekey (kept in the credentials).
+    inbox = Inbox()
+    settings = dataclasses.replace(settings_for(served), backoff_initial=1.0, backoff_max=1.0, backoff_jitter=0)
+    async with open_sessions(db, settings, on_message=inbox) as sessions:
+        session = await link_by_qr(served, sessions, "sales")
+        response = await served.post(f"/sandbox/devices/{session.jid}/disconnect")
+        assert response.status_code == 200, response.text
+        await wait_for(session, "disconnected")
+        texts = [f"while away {i}" for i in range(5)]
+        ids = [await served.sandbox.messaging.send_text(ECHO, JID(PHONE, DEFAULT_USER_SERVER), t) for t in texts]
+        await wait_for(session, "connected")
+        await inbox.next(after=len(texts) - 1)
+        with trio.fail_after(15):
+            await session.inbox.drained()
+    assert [m.message_id for m in inbox.messages] == ids
+    assert [dict(m.content) for m in inbox.messages] == [{"text": t} for t in texts]
