@@ -421,7 +421,8 @@ class Sessions:
         media_type: str | None = None,
         message_id: str | None = None,
     ) -> SentMessage:
-        """Send ``message`` to ``to`` (a user, PN or LID); returns once the server acked it (status "sent").
+        """Send ``message`` to ``to`` (a user, by phone number or LID, or a group ``…@g.us``); returns once
+        the server acked it (status "sent").
 
         ``media_type`` is the ``<enc mediatype>`` of a media message (``waproto.content.media_type_attr``);
         ``message_id`` reuses an id (a retry of a send that failed with :class:`SessionUnavailable`,

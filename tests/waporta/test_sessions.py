@@ -736,3 +736,27 @@ async def test_what_arrived_while_disconnected_is_handed_on_in_order(served: Ser
             await session.inbox.drained()
     assert [m.message_id for m in inbox.messages] == ids
     assert [dict(m.content) for m in inbox.messages] == [{"text": t} for t in texts]
+
+
+async def test_group_messages_both_ways(served: Served, db: Database) -> None:
+    inbox = Inbox()
+    group = served.sandbox.messaging.create_group("team", [ECHO, PHONE])
+    async with open_sessions(db, settings_for(served), on_message=inbox) as sessions:
+        await link_by_qr(served, sessions, "sales")
+        # A member writes to the group: the session receives it as a group message.
+        message_id = await served.sandbox.messaging.send_text(ECHO, group, "hello team")
+        received = await inbox.next()
+        assert received.message_id == message_id
+        assert (received.is_group, received.chat, received.recipient, received.sender) == (True, group, group, ECHO_JID)
+        payload = received.as_payload()
+        assert (payload["sender"], payload["recipient"]) == (f"{ECHO}@s.whatsapp.net", str(group))
+        assert payload["raw"]["key"]["remoteJid"] == str(group)
+        assert "participant" in payload["raw"]["key"]
+        assert payload["content"] == {"text": "hello team"}
+        # The session writes to the group: the member's phone decrypts it.
+        with trio.fail_after(15):
+            sent = await sessions.send("sales", group, Message(conversation="hi from the hub"))
+        echo_phone = await served.sandbox.messaging.phone(ECHO)
+        logged = echo_phone.find(sent.id, "in")
+        assert logged is not None
+        assert (logged.chat, logged.text) == (group, "hi from the hub")
