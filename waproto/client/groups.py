@@ -15,11 +15,11 @@ Helpers, sans-I/O except :func:`fetch_group_info` (PROTOCOL.md §6.3–6.4, §5.
   distribution messages they send and their ``skmsg`` decryption.
 - :func:`fetch_group_info` asks the server for a group's metadata (``NotOnWhatsApp`` for an unknown group,
   ``MessageRefused`` for one we are not in).
-- :func:`participant_hash` is whatsmeow's ``phash`` v2 over the fan-out devices;
-  :func:`distribution_message` wraps our Signal SKDM bytes in ``Message.senderKeyDistributionMessage``;
+- :func:`distribution_message` wraps our Signal SKDM bytes in ``Message.senderKeyDistributionMessage``;
   :func:`group_stanza` assembles ``<message id to=<group> type [addressing_mode] phash><participants>…
   </participants>[<device-identity>]<enc v="2" type="skmsg" [mediatype]>…</enc></message>`` (child order as
-  whatsmeow sends it).
+  whatsmeow sends it). Its ``phash`` is whatsmeow's participant hash over the fan-out devices,
+  ``waproto.usync.device_list_hash``.
 
 This module does NOT do 1:1 Signal encryption, device lists or sending: the Messenger does that and uses
 these pieces. It has no notion of admin actions (create, add, remove): only what sending and receiving
@@ -28,8 +28,6 @@ need.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -63,7 +61,6 @@ __all__ = [
     "group_stanza",
     "metadata_query",
     "parse_group_info",
-    "participant_hash",
 ]
 
 #: How a group names its members: by phone number or by LID.
@@ -259,14 +256,6 @@ class SenderKeyMemory:
     def reset(self, group: JID) -> None:
         """Forget everything for ``group`` (our sender key there was rotated)."""
         self._has.pop(group, None)
-
-
-def participant_hash(devices: Iterable[JID]) -> str:
-    """whatsmeow's participant-list hash v2: ``"2:"`` + unpadded base64 of the first 6 bytes of
-    SHA-256 over the sorted AD strings (``user.agent:device@server``) of ``devices``, concatenated."""
-    joined = "".join(sorted(device.ad_string() for device in devices))
-    digest = hashlib.sha256(joined.encode()).digest()[:6]
-    return "2:" + base64.b64encode(digest).decode("ascii").rstrip("=")
 
 
 def distribution_message(group: JID, skdm: bytes) -> Message:

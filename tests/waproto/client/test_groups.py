@@ -36,7 +36,6 @@ from waproto.client.groups import (
     group_stanza,
     metadata_query,
     parse_group_info,
-    participant_hash,
 )
 from waproto.client.messaging import MessageStatus, Messenger, ReceivedMessage, UndecryptableMessage
 from waproto.credentials import Credentials
@@ -45,6 +44,7 @@ from waproto.jid import DEFAULT_USER_SERVER, GROUP_SERVER, JID
 from waproto.proto import Message
 from waproto.sandbox.phone import Received, SimPhone
 from waproto.signal import MemorySenderKeyStore, ProtocolAddress
+from waproto.usync import device_list_hash
 
 BOB = "15550004444"
 CAROL = "15550005555"
@@ -485,13 +485,14 @@ def test_parse_group_info_rejects_malformed_answers(answer: Node) -> None:
         parse_group_info(answer)
 
 
-def test_participant_hash_is_whatsmeows_v2() -> None:
+def test_the_group_phash_is_whatsmeows_v2() -> None:
+    """Group stanzas carry waproto.usync.device_list_hash of the fan-out as phash: whatsmeow's v2."""
     devices = [pn(BOB), JID("88", "lid", device=3), pn("15550001111", 7)]
     joined = "15550001111.0:7@s.whatsapp.net" + "15550004444.0:0@s.whatsapp.net" + "88.0:3@lid"
     expected = "2:" + base64.b64encode(hashlib.sha256(joined.encode()).digest()[:6]).decode()
-    assert participant_hash(devices) == expected
+    assert device_list_hash(devices) == expected
     assert len(expected) == 10  # 6 bytes: 8 base64 characters, no padding
-    assert participant_hash(reversed(devices)) == expected
+    assert device_list_hash(reversed(devices)) == expected
 
 
 def test_group_stanza_layout() -> None:
@@ -582,7 +583,7 @@ async def test_lid_addressed_group_and_a_stale_participant_hash(served: Served) 
         me = store.credentials.me
         assert me is not None
         every = [*lid_devices, own_lid.with_device(me.device)]
-        assert stanza.attrs["phash"] == participant_hash(every)
+        assert stanza.attrs["phash"] == device_list_hash(every)
         for phone in (BOB, CAROL):
             assert (await logged(served, phone, sent.id))["text"] == "by lid"
         assert messenger.groups.get(group) is None  # the server's phash differed: fetched again next time
