@@ -662,6 +662,16 @@ class Row:
     higher_better: bool = True
 
 
+def marginal(per_session: dict[int, float]) -> tuple[str, float] | None:
+    """MiB per session between the two largest counts of ``{count: MiB per session}`` (None with fewer
+    than two): what one more session costs once the first one paid for the process's one-time growth."""
+    if len(per_session) < 2:
+        return None
+    low, high = sorted(per_session)[-2:]
+    total_low, total_high = per_session[low] * low, per_session[high] * high
+    return f"{low}->{high}", (total_high - total_low) / (high - low)
+
+
 def percentile(values: Sequence[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -875,6 +885,22 @@ async def bench(options: argparse.Namespace) -> list[Row]:
                 "MiB",
                 mib,
                 baileys_rss.get(n),
+                "<= 0.5 MiB",
+                met,
+                False,
+            )
+        )
+    # Per session beyond the smaller count: without the one-time costs of the first connection.
+    ours_marginal, theirs_marginal = marginal(idle), marginal(baileys_rss)
+    if ours_marginal is not None or theirs_marginal is not None:
+        met = None if ours_marginal is None else ours_marginal[1] <= 0.5
+        counts = "/".join(m[0] for m in (ours_marginal, theirs_marginal) if m is not None)
+        rows.append(
+            Row(
+                f"RSS per additional idle session, {counts}",
+                "MiB",
+                None if ours_marginal is None else ours_marginal[1],
+                None if theirs_marginal is None else theirs_marginal[1],
                 "<= 0.5 MiB",
                 met,
                 False,
