@@ -2,10 +2,12 @@
 
 ::
 
-    async with open_sessions(db, settings, on_status=...) as sessions:
+    async with open_sessions(db, settings, on_status=..., on_message=...) as sessions:
         session = await sessions.create("sales-bot")      # status "connecting", then "qr"
         session.qr                                       # the latest QR string (rotates)
         await sessions.request_pairing_code("sales-bot", "15550002222")   # or link by code
+        sent = await sessions.send("sales-bot", JID("15550002222", "s.whatsapp.net"), Message(conversation="hi"))
+        found = await sessions.check("sales-bot", "15550002222")        # CheckResult(exists, jid, lid)
         await sessions.delete("sales-bot")               # logout, then every WhatsApp row wiped
 
 On entry every linked session (credentials in ``wa_credentials``) is restored and reconnects by itself,
