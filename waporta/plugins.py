@@ -54,6 +54,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "waporta_plugins.rest_keys",
     "waporta_plugins.rest_webhooks",
     "waporta_plugins.rest_sessions",
+    "waporta_plugins.rest_messages",
     "waporta_plugins.send_retry",
 )
 
