@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from waporta.messages import (
     EVENT,
@@ -431,3 +433,26 @@ async def test_without_a_handler_messages_are_only_stored(db: Database, tmp_path
         await drained(queue)
         nursery.cancel_scope.cancel()
     assert handled(tmp_path / "waporta.db") == [("3EB0AAAAAAAAAAAAAAAAAA", True)]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150)
+@given(
+    st.dictionaries(
+        st.sampled_from(sorted(inbound().to_record())) | st.text(max_size=8), json_values, max_size=16
+    ),
+    st.booleans(),
+)
+def test_from_record_of_garbage_raises_only_value_error(garbage: dict[str, Any], start_valid: bool) -> None:
+    record = {**inbound().to_record(), **garbage} if start_valid else garbage
+    try:
+        message = InboundMessage.from_record(record)
+    except ValueError:
+        return
+    json.dumps(message.as_payload())
