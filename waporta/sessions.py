@@ -31,7 +31,9 @@ session's :class:`~waproto.client.directory.Directory`, device lists and LID map
 :class:`~waproto.client.media.MediaClient` (one shared HTTP client). Each received message is committed
 to ``inbound_messages`` before its receipt goes out and then handed, in order, to
 ``on_message(session_id, message)`` (the hub passes ``Plugins.message_received``) by the session's
-:class:`waporta.messages.InboundQueue`.
+:class:`waporta.messages.InboundQueue`. A message that cannot be committed (a full disk) is never
+receipted: the session's client stops (status ``disconnected``, reason ``internal_error``) and WhatsApp
+keeps the message for the next connection (:meth:`Sessions.create` starts the session again).
 
 This module is NOT the REST API (``waporta_plugins.rest_sessions``, ``rest_messages``), the protocol
 client (``waproto.client``) or the inbound message's shape (``waporta.messages``).

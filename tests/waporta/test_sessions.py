@@ -760,3 +760,23 @@ async def test_group_messages_both_ways(served: Served, db: Database) -> None:
         logged = echo_phone.find(sent.id, "in")
         assert logged is not None
         assert (logged.chat, logged.text) == (group, "hi from the hub")
+
+
+async def test_no_receipt_when_the_commit_fails(served: Served, db: Database, tmp_path: Path) -> None:
+    async with open_sessions(db, settings_for(served)) as sessions:
+        session = await link_by_qr(served, sessions, "sales")
+        me = session.client.credentials.me
+        assert me is not None
+        echo_phone = await served.sandbox.messaging.phone(ECHO)
+        spy = ReceiptSpy(echo_phone, tmp_path / "waporta.db", me.device)
+
+        async def broken_disk(message: InboundMessage) -> bool:
+            raise sqlite3.OperationalError("database or disk is full")
+
+        session.inbox.accept = broken_disk  # type: ignore[method-assign]
+        message_id = await served.sandbox.messaging.send_text(ECHO, JID(PHONE, DEFAULT_USER_SERVER), "lost?")
+        with trio.fail_after(15):
+            await session._done.wait()  # the session stops rather than acknowledge what it could not keep
+        assert (session.status, session.reason) == ("disconnected", "internal_error")
+    assert [node for node, _ in spy.receipts if node.attrs.get("id") == message_id] == []
+    assert stored(tmp_path / "waporta.db", message_id) == []
