@@ -595,7 +595,9 @@ async def test_the_hub_hands_received_messages_to_the_plugins(served: Served, tm
     config: Config = dataclasses.replace(
         default_config(),
         storage=StorageConfig(data_dir=tmp_path / "data"),
-        whatsapp=WhatsAppConfig(websocket_url=served.ws_url, noise_root_public_key=served.sandbox.root_public_key.hex()),
+        whatsapp=WhatsAppConfig(
+            websocket_url=served.ws_url, noise_root_public_key=served.sandbox.root_public_key.hex(), addressing="pn"
+        ),
     )
     plugin = MessagePlugin()
     plugins = Plugins()
@@ -603,7 +605,9 @@ async def test_the_hub_hands_received_messages_to_the_plugins(served: Served, tm
     async with open_hub(config, plugins) as hub:
         sessions = hub.sessions
         assert sessions is not None
-        await link_by_qr(served, sessions, "hubbed")
+        assert sessions.addressing == "pn"  # [whatsapp] addressing
+        session = await link_by_qr(served, sessions, "hubbed")
+        assert session.messenger.addressing == "pn"
         await send(sessions, "hubbed", "through the hub")
         with trio.fail_after(15):
             await plugin.arrived.wait()
