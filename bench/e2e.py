@@ -795,7 +795,9 @@ async def bench(options: argparse.Namespace) -> list[Row]:
                 idle[n] = (got["after"] - got["before"]) / got["sessions"] / MiB
                 print(f"    {idle[n]:.3f} MiB per session", file=sys.stderr)
             say(f"restoring {most} sessions ...")
+            sandbox0 = process_cpu(sandbox.process.pid)
             restored = run_child(["--restore-child", sandbox.url, root, str(db_path)])
+            restored["sandbox_cpu"] = process_cpu(sandbox.process.pid) - sandbox0
             print(f"    {restored}", file=sys.stderr)
     if harness is not None:
         harness.close()
@@ -918,6 +920,7 @@ async def bench(options: argparse.Namespace) -> list[Row]:
         )
     )
     rows.append(Row("  CPU of the restore", "s", restored["cpu"], None, "-", None, False))
+    rows.append(Row("  sandbox CPU meanwhile", "s", restored["sandbox_cpu"], None, "-", None, False))
     if options.profile:
         print(f"our client, pipelined sends:\n{profile.report()}", file=sys.stderr)
         print(f"our client, receiving:\n{receive_profile.report()}", file=sys.stderr)
