@@ -3,9 +3,9 @@ driven only over HTTP — the gateway's REST API and the sandbox's control API a
 port — with a test plugin watching the hooks.
 
 Create a session → its QR → the sandbox phone scans it → ``connected``; a second session links by pairing
-code. Send a text, an image (as base64 and as a data URL) and a document to an echo account → the echo
-phone's log shows each one decrypted → each echo comes back as a ``message_received`` hook call with its
-text or media intact. ``check`` is true for an account and false for a number without one. The phone
+code. Send a text, an image (as base64, as a data URL and as a URL) and a document to an echo account → the
+echo phone's log shows each one decrypted → each echo comes back as a ``message_received`` hook call with
+its text or media intact; a text to a group reaches its members (the second session among them). ``check`` is true for an account and false for a number without one. The phone
 unlinks the session → ``logged_out`` → sends and checks answer 409 at once.
 """
 
@@ -116,6 +116,7 @@ def write_config(folder: Path) -> Path:
         '[dashboard]\npassword = "a long enough dashboard password"\n'
         f'[api]\ndefault_key = "{KEY}"\n'
         "[whatsapp]\nsandbox = true\n"
+        '[media]\nallow_networks = ["127.0.0.1/32"]\n'
         "[plugins.send_retry]\nattempts = 2\nbase_delay = 0.05\n",
         encoding="utf-8",
     )
@@ -134,6 +135,36 @@ async def served_gateway(config: Config, watcher: Watcher) -> AsyncIterator[http
         async with httpx.AsyncClient(base_url=binds[0], headers={"X-API-Key": KEY}, timeout=WAIT) as client:
             yield client
         stop.set()
+
+
+async def serve_files(
+    files: dict[str, tuple[str, bytes]], *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """A tiny HTTP/1.1 server on 127.0.0.1 answering ``GET <path>`` with ``files[path]`` (type, bytes)."""
+
+    async def answer(stream: trio.SocketStream) -> None:
+        async with stream:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = await stream.receive_some(4096)
+                if not chunk:
+                    return
+                head += chunk
+            path = head.split(b" ", 2)[1].decode("ascii", "replace")
+            if path not in files:
+                await stream.send_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                return
+            kind, data = files[path]
+            await stream.send_all(
+                f"HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {len(data)}\r\n"
+                "Connection: close\r\n\r\n".encode("ascii")
+                + data
+            )
+
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    task_status.started(f"http://127.0.0.1:{port}")
+    await trio.serve_listeners(answer, listeners)
 
 
 def ok(response: httpx.Response, status: int = 200) -> Any:
@@ -232,6 +263,46 @@ async def test_rest_messaging_acceptance(tmp_path: Path) -> None:
         document = raw_part(echo, "documentMessage")
         assert document["fileName"] == "acceptance report.pdf"
         assert base64.b64decode(document["fileSha256"]) == hashlib.sha256(DOCUMENT).digest()
+
+        # --- media from a URL (loopback allowed by [media] allow_networks), the type from Content-Type
+        async with trio.open_nursery() as nursery:
+            files = {"/photo": ("image/png", PICTURE), "/files/terms": ("application/pdf", DOCUMENT)}
+            base = await nursery.start(serve_files, files)
+            seen = len(watcher.received)
+            sent = ok(await client.post(f"{API}/send/image", json={"sessionId": "main", "to": ECHO, "media": base + "/photo"}))
+            entry = await phone_log(client, ECHO, sent["messageId"])
+            assert (entry["kind"], entry["decrypted"]) == ("image", True)
+            assert base64.b64decode(entry["file_sha256"]) == hashlib.sha256(PICTURE).digest()
+            echo = await watcher.echo_of("main", "image", seen)
+            assert base64.b64decode(raw_part(echo, "imageMessage")["fileSha256"]) == hashlib.sha256(PICTURE).digest()
+            body = {"sessionId": "main", "to": ECHO, "media": base + "/files/terms", "filename": "terms"}
+            sent = ok(await client.post(f"{API}/send/document", json=body))
+            entry = await phone_log(client, ECHO, sent["messageId"])
+            assert (entry["file_name"], entry["mimetype"], entry["decrypted"]) == ("terms", "application/pdf", True)
+            response = await client.post(f"{API}/send/image", json={"sessionId": "main", "to": ECHO, "media": base + "/gone"})
+            assert (response.status_code, response.json()["error"]) == (422, "media_unreachable")
+            nursery.cancel_scope.cancel()
+
+        # --- a group: the session's phone, the echo account and the second phone
+        group = ok(await client.post("/sandbox/groups", json={"subject": "team", "participants": [OWNER, ECHO, SECOND]}), 201)
+        group_id = group["jid"].split("@")[0]
+        seen = len(watcher.received)
+        sent = ok(
+            await client.post(f"{API}/send/text", json={"sessionId": "main", "to": group_id, "isGroup": True, "text": "hi team"})
+        )
+        assert sent["to"] == group["jid"]
+        for phone in (ECHO, SECOND):
+            entry = await phone_log(client, phone, sent["messageId"])
+            assert (entry["chat"], entry["text"]) == (group["jid"], "hi team")
+        # the second session (a member too) receives it, and both sessions get the echo in the group
+        got = await watcher.until(
+            lambda: [m.as_payload() for sid, m in watcher.received[seen:] if sid == "second" and m.message_id == sent["messageId"]],
+            "the group message at the second session",
+        )
+        assert got[0]["content"]["text"] == "hi team"
+        echo = await watcher.echo_of("main", "text", seen)
+        assert echo["content"]["text"] == "echo: hi team"
+        assert echo["raw"]["key"]["remoteJid"] == group["jid"]
 
         # --- check
         answer = ok(await client.get(f"{API}/check", params={"sessionId": "main", "to": ECHO}))
