@@ -8,7 +8,8 @@ under the phone number is copied over to the LID address the first time it is lo
 (:meth:`AddressBook.session`). The pairs come from the ``sender_lid``/``sender_pn``,
 ``participant_lid``/``participant_pn`` and ``peer_recipient_lid``/``peer_recipient_pn`` attributes of
 incoming stanzas (:meth:`AddressBook.learn`), from group metadata and LID queries
-(:meth:`AddressBook.remember`), and from our credentials for our own account. They are kept in memory.
+(:meth:`AddressBook.remember`), and from our credentials for our own account. They are kept in memory; :meth:`AddressBook.recall` fills in, from a ``directory``'s
+store (never the server), the pairs of phone-number users it does not know, as after a restart.
 
 This module is NOT a persistent LID store or a server query (``waproto.client.directory``), Signal
 encryption (``waproto.signal``), or message handling (``waproto.client.messaging``,
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from waproto.binary import Node
 from waproto.client.client import Client
+from waproto.client.message_types import DeviceDirectory
 from waproto.errors import LocalProtocolError
 from waproto.jid import DEFAULT_USER_SERVER, HIDDEN_USER_SERVER, JID, parse_jid
 from waproto.signal import ProtocolAddress, SessionRecord, SessionStore
@@ -109,6 +111,20 @@ class AddressBook:
                 alt = jid_attr(node, name)
                 if subject is not None and alt is not None:
                     self.remember(subject, alt) if alt.is_lid else self.remember(alt, subject)
+
+    async def recall(self, directory: DeviceDirectory, users: list[JID]) -> None:
+        """Remember the stored LIDs (``directory.known_lids``: a store read, no query) of those
+        phone-number users among ``users`` whose LID is not known here."""
+        unknown = list(
+            dict.fromkeys(
+                user.to_non_ad()
+                for user in users
+                if user.server == DEFAULT_USER_SERVER and user.user and self.lid_of(user.to_non_ad()) is None
+            )
+        )
+        if unknown:
+            for pn, lid in (await directory.known_lids(unknown)).items():
+                self.remember(pn, lid)
 
     # ----------------------------------------------------------------- Signal addresses
 

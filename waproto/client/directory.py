@@ -5,7 +5,7 @@ and whether a number is on WhatsApp.
 
     directory = Directory(client, device_store=..., lid_store=...)   # registers for devices notifications
     lists = await directory.devices([alice, bob_lid])    # {user: [device JIDs]}, one usync for all misses
-    lids = await directory.lid_for([alice])              # {PN user: LID user}
+    lids = await directory.lid_for([alice])              # {PN user: LID user}; known_lids: store only
     found = await directory.check(["15551234567"])       # {"15551234567": CheckResult(exists, jid, lid)}
 
 **Device lists** (PROTOCOL.md §6.1, §6.6.9) are kept in a :class:`DeviceListStore` (per user JID: the
@@ -474,6 +474,22 @@ class Directory:
             answered = parse_lid_result(await self.client.query(lid_query(missing, sid=self._sid())))
             await self._store_pairs([(lid, pn) for pn, lid in answered.items()])
             found.update({pn: lid for pn, lid in answered.items() if pn in missing})
+        return {user: found[user] for user in wanted if user in found}
+
+    async def known_lids(self, pn_users: list[JID]) -> dict[JID, JID]:
+        """``{PN user: LID user}`` for those of ``pn_users`` whose mapping is stored (ours from the
+        credentials), in one store read. Never asks the server: the receive path calls it in the client's
+        read loop (after a restart, to find the LID a phone-number sender's session is kept under)."""
+        wanted = list(dict.fromkeys(_user_of(user) for user in pn_users))
+        for user in wanted:
+            if not user.is_pn:
+                raise LocalProtocolError(f"known_lids takes phone-number users, not {user}")
+        found = self._own_pair_for(wanted)
+        rest = [user.user for user in wanted if user not in found]
+        stored = await self.lid_store.get_lids(rest) if rest else {}
+        for user in wanted:
+            if user.user in stored:
+                found[user] = JID(stored[user.user], HIDDEN_USER_SERVER)
         return {user: found[user] for user in wanted if user in found}
 
     async def pn_for(self, lid_user: JID) -> JID | None:

@@ -149,6 +149,11 @@ class DeviceDirectory(Protocol):
         """The LID user of each phone-number user that has one."""
         ...
 
+    async def known_lids(self, pn_users: list[JID]) -> dict[JID, JID]:
+        """The LID user of each phone-number user whose mapping is stored; never asks the server (the
+        receive path calls it in the client's read loop)."""
+        ...
+
     async def learn(self, node: Node) -> None:
         """Keep the LID↔PN pairs a stanza's attributes tell."""
         ...

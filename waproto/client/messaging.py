@@ -11,7 +11,7 @@ Baileys 7) a DM to a phone number goes to the recipient's LID (from the ``direct
 ``<lid/>`` query; cached) with ``peer_recipient_pn``, fanned out to the LID device lists of the recipient
 and of our own LID; ``"pn"`` addresses phone numbers as Baileys 6 does. A recipient without a LID is
 addressed by phone number either way. Signal sessions and sender keys are keyed by the LID whenever it
-is known (``waproto.client.addressing``).
+is known (``waproto.client.addressing``; with a ``directory``, LIDs stored before a restart count).
 
 **Sending 1:1** (§5.3–5.5, §6.1–6.2): device lists (usync, or the ``directory``); sessions from fetched
 prekey bundles where missing; the ``Message`` padded and encrypted per device (``pkmsg`` until answered,
@@ -244,6 +244,12 @@ class Messenger:
                 found[pn.to_non_ad()] = lid.to_non_ad()
         return found
 
+    async def _recall(self, users: list[JID]) -> None:
+        """The directory's stored LIDs of phone-number ``users`` not known in memory (no query), so that
+        their sessions are found under the LID after a restart."""
+        if self.directory is not None:
+            await self.addresses.recall(self.directory, users)
+
     # ----------------------------------------------------------------- sending
 
     def new_message_id(self) -> str:
@@ -330,6 +336,7 @@ class Messenger:
             lid = (await self.lids_for([chat])).get(chat)
             if lid is not None:
                 wire, own_user, peer_pn = lid, own_lid, chat
+        await self._recall([wire])
         lists = await self.devices([wire] if wire == own_user else [wire, own_user])
         if not lists.get(wire):
             raise NotOnWhatsApp(f"{chat.user} is not on WhatsApp")
@@ -389,6 +396,7 @@ class Messenger:
                 raise LocalProtocolError(f"{group} addresses members by LID, and our LID is not known")
             own_user = own_lid
         users = info.members + ([] if own_user in info.members else [own_user])
+        await self._recall(users)
         lists = await self.devices(users)
         every = [device for user in users for device in lists.get(user.to_non_ad(), [])]
         fanout = [device for device in every if not self.addresses.is_this_device(device)]
@@ -487,6 +495,7 @@ class Messenger:
             log.info("retry %d for %s from %s: giving up", number, message_id, device)
             return
         chat, message, media_type = sent
+        await self._recall([device])
         bundle = parse_prekey_result(await self.client.query(prekey_query([device]))).get(device)
         if bundle is None:
             raise MessageRefused(f"no prekey bundle for {device} to answer its retry")

@@ -10,7 +10,8 @@ content) is receipted but not reported. A message that does not decrypt is repor
 :class:`~waproto.client.message_types.UndecryptableMessage` and answered with a ``retry`` receipt and an
 ``<ack>``. Receipts for what we sent go to ``on_receipt`` as
 :class:`~waproto.client.message_types.MessageStatus` and are acked; ``retry`` receipts are queued for the
-Messenger to answer. Everything here runs in the client's read loop: it never waits on the server.
+Messenger to answer. A phone-number sender whose LID is not known in memory is looked up in the
+``directory``'s store first (its session may be kept under the LID). Everything here runs in the client's read loop: it never waits on the server.
 
 This module is NOT sending or answering retry receipts (``waproto.client.messaging``), the LID↔PN map
 (``waproto.client.addressing``), content classification (``waproto.content``) or sending read receipts.
@@ -113,6 +114,10 @@ class Receiver:
                 await self.directory.learn(node)
             except WAProtoError as exc:
                 log.warning("the directory could not learn from message %s: %s", message_id, exc)
+            try:  # a phone-number sender whose session is kept under its LID (as after a restart)
+                await self.addresses.recall(self.directory, [sender])
+            except WAProtoError as exc:
+                log.warning("no stored LID for the sender of message %s: %s", message_id, exc)
         try:
             content = await self._decrypt(node, sender, group)
         except (RemoteProtocolError, LocalProtocolError) as exc:

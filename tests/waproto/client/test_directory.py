@@ -409,6 +409,20 @@ async def test_lid_for_uses_the_store_then_one_query(registry: MemoryRegistry) -
         await directory.lid_for([ALICE.lid_jid])
 
 
+async def test_known_lids_reads_the_store_only(registry: MemoryRegistry) -> None:
+    """known_lids never asks the server (the receive path calls it): stored pairs and our own, else none."""
+    client, clock = FakeClient(registry), Clock()
+    directory = _directory(client, clock)
+    assert await directory.known_lids([ALICE.jid, BOB.jid]) == {}
+    await directory.lid_store.put_lid_mappings([(BOB.lid, BOB.phone)])
+    found = await directory.known_lids([ALICE.jid, BOB.jid.with_device(2), BOB.jid, ME.jid.with_device(MY_DEVICE)])
+    assert found == {BOB.jid: BOB.lid_jid, ME.jid: ME.lid_jid}
+    assert await directory.known_lids([]) == {}
+    assert client.queries == []
+    with pytest.raises(LocalProtocolError):
+        await directory.known_lids([ALICE.lid_jid])
+
+
 async def test_pn_for_knows_what_was_stored_and_our_own(registry: MemoryRegistry) -> None:
     client, clock = FakeClient(registry), Clock()
     directory = _directory(client, clock)

@@ -22,7 +22,13 @@ from tests.waproto.sandbox.interop_helpers import Served, served_sandbox
 from waproto.binary import Node
 from waproto.client import Client, Connected, open_client
 from waproto.client.directory import Directory, MemoryLidMapStore
-from waproto.client.messaging import Addressing, CompanionSignalStore, Messenger, ReceivedMessage
+from waproto.client.messaging import (
+    Addressing,
+    CompanionSignalStore,
+    Messenger,
+    ReceivedMessage,
+    UndecryptableMessage,
+)
 from waproto.errors import LocalProtocolError
 from waproto.jid import DEFAULT_USER_SERVER, HIDDEN_USER_SERVER, JID
 from waproto.proto import Message
@@ -227,3 +233,77 @@ async def test_with_a_directory_lids_and_device_lists_are_cached(served: Served)
         assert isinstance(hello, ReceivedMessage)
         assert hello.sender_alt == bob.lid_jid
         assert await lids.get_lids([BOB]) == {BOB: bob.lid}
+
+
+async def test_after_a_restart_a_number_addressed_message_decrypts_on_the_stored_lid(served: Served) -> None:
+    """The LID↔PN pairs a Messenger learnt are in memory only; after a restart (a new Messenger on the
+    same Signal and LID stores) a message from a phone number without ``sender_lid`` finds the session kept
+    under the LID through the directory's store (a store read, no query) and decrypts the first time."""
+    store = await link(served, PHONE)
+    assert store.credentials is not None
+    bob, alice = account(served, BOB), account(served, PHONE)
+    lids = MemoryLidMapStore()
+    inbox = Inbox()
+    async with open_client(settings_for(served), store.credentials, store) as client:
+        before = Messenger(client, inbox, directory=Directory(client, lid_store=lids))
+        assert isinstance(await next_event(client, Connected), Connected)
+        with trio.fail_after(15):
+            await before.send_text(bob.jid, "before the restart")
+        assert await lids.get_lids([BOB]) == {BOB: bob.lid}
+        assert ProtocolAddress(f"{bob.lid}_1", 0) in sessions(before)
+        assert ProtocolAddress(BOB, 0) not in sessions(before)
+
+        # The restart: a new Messenger (and Directory) on the same stores; nothing in memory.
+        after = Messenger(client, inbox, signal_store=before.signal, directory=Directory(client, lid_store=lids))
+        seen: list[Node] = []
+        deliver = client.stanza_handlers["message"]
+
+        async def without_sender_lid(node: Node) -> None:
+            node.attrs.pop("sender_lid", None)
+            seen.append(node)
+            await deliver(node)
+
+        client.stanza_handlers["message"] = without_sender_lid
+        usyncs = Sent(client)
+        await served.sandbox.messaging.send_text(BOB, alice.jid, "after the restart")
+        item = await inbox.next()
+        assert isinstance(item, ReceivedMessage), item
+        assert (item.text, item.chat, item.sender, item.sender_alt) == (
+            "after the restart",
+            bob.jid,
+            bob.jid.with_device(0),
+            None,
+        )
+        [node] = seen
+        assert "sender_lid" not in node.attrs
+        assert usyncs.usync_queries() == 0  # the LID came from the store, not the server
+        assert ProtocolAddress(BOB, 0) not in sessions(after)
+        assert after.addresses.lid_of(bob.jid) == bob.lid_jid
+
+
+async def test_without_a_directory_the_same_message_needs_a_retry(served: Served) -> None:
+    """The control for the test above: with no directory to recall the LID from, the number-addressed
+    message is looked up under the phone number, does not decrypt, and is answered with a retry receipt."""
+    store = await link(served, PHONE)
+    assert store.credentials is not None
+    bob, alice = account(served, BOB), account(served, PHONE)
+    inbox = Inbox()
+    async with open_client(settings_for(served), store.credentials, store) as client:
+        before = Messenger(client, inbox)
+        assert isinstance(await next_event(client, Connected), Connected)
+        with trio.fail_after(15):
+            await before.send_text(bob.jid, "before the restart")
+        after = Messenger(client, inbox, signal_store=before.signal)
+        deliver = client.stanza_handlers["message"]
+
+        async def without_sender_lid(node: Node) -> None:
+            node.attrs.pop("sender_lid", None)
+            await deliver(node)
+
+        client.stanza_handlers["message"] = without_sender_lid
+        sent_nodes = Sent(client)
+        await served.sandbox.messaging.send_text(BOB, alice.jid, "after the restart")
+        item = await inbox.next()
+        assert isinstance(item, UndecryptableMessage)
+        assert any(n.tag == "receipt" and n.attrs.get("type") == "retry" for n in sent_nodes.nodes)
+        assert after.addresses.lid_of(bob.jid) is None
