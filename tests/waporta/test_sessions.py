@@ -784,3 +784,24 @@ async def test_no_receipt_when_the_commit_fails(served: Served, db: Database, tm
         assert (session.status, session.reason) == ("disconnected", "internal_error")
     assert [node for node, _ in spy.receipts if node.attrs.get("id") == message_id] == []
     assert stored(tmp_path / "waporta.db", message_id) == []
+
+
+async def test_a_message_not_yet_handed_on_is_handed_on_after_a_restart(served: Served, db: Database) -> None:
+    entered = trio.Event()
+
+    async def stuck_plugin(session_id: str, message: InboundMessage) -> None:
+        entered.set()
+        await trio.sleep_forever()  # the hub stops (or crashes) while a plugin holds the message
+
+    async with open_sessions(db, settings_for(served), on_message=stuck_plugin) as sessions:
+        await link_by_qr(served, sessions, "sales")
+        await send(sessions, "sales", "before the stop")
+        with trio.fail_after(15):
+            await entered.wait()
+    inbox = Inbox()
+    async with open_sessions(db, settings_for(served), on_message=inbox) as sessions:
+        replayed = await inbox.next()
+        assert dict(replayed.content) == {"text": "echo: before the stop"}
+        with trio.fail_after(15):
+            await sessions.get("sales").inbox.drained()
+    assert len(inbox.messages) == 1
