@@ -5,7 +5,9 @@ port — with a test plugin watching the hooks.
 Create a session → its QR → the sandbox phone scans it → ``connected``; a second session links by pairing
 code. Send a text, an image (as base64, as a data URL and as a URL) and a document to an echo account → the
 echo phone's log shows each one decrypted → each echo comes back as a ``message_received`` hook call with
-its text or media intact; a text to a group reaches its members (the second session among them). ``check`` is true for an account and false for a number without one. The phone
+its text or media intact; a text to a group reaches its members (the second session among them).
+While the connection is down a send is retried as the send-retry policy says: the built-in one gives up
+(502 ``delivery_failed``, the ``delivery_failed`` hook called), a plugin's more patient one wins. ``check`` is true for an account and false for a number without one. The phone
 unlinks the session → ``logged_out`` → sends and checks answer 409 at once.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import math
 import struct
 import zlib
 from collections import defaultdict
@@ -63,6 +66,11 @@ class Watcher:
         self.hub: Hub | None = None
         self.statuses: dict[str, list[str]] = defaultdict(list)
         self.received: list[tuple[str, Any]] = []
+        self.failures: list[Any] = []
+        #: When set, the send-retry policy of this plugin retries every 0.2 s (up to 50 attempts) instead
+        #: of leaving the answer to the built-in policy.
+        self.patient = False
+        self.asked: list[tuple[str, int, str]] = []
         self._changed = trio.Event()
 
     @hookimpl
@@ -78,6 +86,17 @@ class Watcher:
     def message_received(self, session_id: str, message: Any) -> None:
         self.received.append((session_id, message))
         self._poke()
+
+    @hookimpl
+    def delivery_failed(self, failure: Any) -> None:
+        self.failures.append(failure)
+
+    @hookimpl
+    def send_retry_policy(self, session_id: str, attempt: int, error: BaseException) -> float | None:
+        self.asked.append((session_id, attempt, type(error).__name__))
+        if self.patient:
+            return 0.2 if attempt < 50 else math.inf
+        return None
 
     def _poke(self) -> None:
         self._changed.set()
@@ -319,6 +338,30 @@ async def test_rest_messaging_acceptance(tmp_path: Path) -> None:
         assert (response.status_code, response.json()["field"]) == (400, "to")
         response = await client.post(f"{API}/send/text", json={"sessionId": "ghost", "to": ECHO, "text": "hi"})
         assert (response.status_code, response.json()["error"]) == (404, "session_not_found")
+
+        # --- the connection drops: the built-in policy ([plugins.send_retry] attempts = 2, base_delay = 0.05)
+        # gives up before the client reconnects (its first reconnect waits about 1 s) → 502 + delivery_failed
+        ok(await client.post(f"/sandbox/devices/{session['jid']}/disconnect"))
+        await watcher.status("main", "disconnected")
+        response = await client.post(f"{API}/send/text", json={"sessionId": "main", "to": ECHO, "text": "lost"})
+        assert (response.status_code, response.json()["error"], response.json()["attempts"]) == (502, "delivery_failed", 2)
+        [failure] = watcher.failures
+        assert (failure["kind"], failure["sessionId"], failure["messageType"], failure["attempts"]) == ("send", "main", "text", 2)
+        assert failure["error"].startswith("SessionUnavailable")
+        assert failure["to"].startswith(ECHO)
+        await watcher.status("main", "connected")
+
+        # ... and a plugin's own policy that keeps retrying gets the message through after the reconnect
+        watcher.patient = True
+        watcher.asked.clear()
+        ok(await client.post(f"/sandbox/devices/{session['jid']}/disconnect"))
+        await watcher.status("main", "disconnected")
+        sent = ok(await client.post(f"{API}/send/text", json={"sessionId": "main", "to": ECHO, "text": "patience"}))
+        assert watcher.statuses["main"][-1] == "connected"
+        assert watcher.asked  # it did have to wait for the reconnect
+        assert {name for _, _, name in watcher.asked} == {"SessionUnavailable"}
+        assert (await phone_log(client, ECHO, sent["messageId"]))["text"] == "patience"
+        watcher.patient = False
 
         # --- the phone unlinks the session: logged out, and 409 at once
         ok(await client.post(f"/sandbox/devices/{session['jid']}/logout"))
