@@ -34,7 +34,7 @@ from waporta_plugins import rest_messages, send_retry
 from waporta_plugins.rest_messages import image_info, parse_recipient
 from waproto.client.messaging import SentMessage
 from waproto.content import UploadedMedia
-from waproto.errors import MessageRefused, NotOnWhatsApp
+from waproto.errors import MediaUploadError, MessageRefused, NotOnWhatsApp
 from waproto.jid import JID
 from waproto.media import MediaType
 from waproto.proto.e2e_pb2 import Message
@@ -279,6 +279,18 @@ async def test_bad_text_fields_are_400_naming_them(gw: Gateway, change: dict[str
     assert (code, answer["error"], answer["field"]) == (400, "invalid_field", field), answer
     assert answer["message"]
     assert gw.sessions.sent == []
+
+
+async def test_without_a_server_time_the_answer_has_the_current_time(gw: Gateway) -> None:
+    async def untimed(session_id: str, to: JID, message: Message, **kwargs: Any) -> SentMessage:
+        return SentMessage("3EB0FEED", to, "sent", None)
+
+    gw.sessions.send = untimed  # type: ignore[method-assign]
+    code, body = await gw.post("/send/text", {"sessionId": "s1", "to": PEER, "text": "hi"})
+    assert code == 200, body
+    assert body["messageId"] == "3EB0FEED"
+    assert body["timestamp"].endswith("Z")
+    assert body["timestamp"] >= "2026-"
 
 
 async def test_the_longest_text_is_accepted(gw: Gateway) -> None:
@@ -527,6 +539,15 @@ async def test_an_upload_that_worked_is_not_repeated(gw: Gateway, autojump_clock
     assert code == 200, body
     assert len(gw.sessions.uploads) == 1  # failed once, then worked, kept for the second send
     assert len(gw.sessions.send_times) == 2
+
+
+async def test_a_failed_upload_is_asked_to_the_policy_then_502(gw: Gateway, autojump_clock: Any) -> None:
+    gw.sessions.upload_failures = [MediaUploadError("every media host failed", status=500)]
+    code, body = await gw.post("/send/image", {"sessionId": "s1", "to": PEER, "media": b64(PNG)})
+    assert (code, body["error"], body["attempts"]) == (502, "delivery_failed", 1)  # the built-in: not retryable
+    assert gw.sessions.send_times == []
+    [failure] = gw.failures.calls
+    assert (failure["messageType"], failure["error"]) == ("image", "MediaUploadError: every media host failed")
 
 
 async def test_media_input_errors_keep_their_status(config: Config, clock: FakeClock) -> None:
