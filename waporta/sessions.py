@@ -47,9 +47,9 @@ import logging
 import secrets
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Final, Literal
+from typing import TYPE_CHECKING, ClassVar, Final, Literal, TypeVar
 
 import httpx
 import trio
@@ -115,6 +115,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("waporta.sessions")
+
+T = TypeVar("T")
 
 #: Every status a session can have.
 STATUSES: Final = ("connecting", "qr", "pairing", "connected", "disconnected", "logged_out")
@@ -437,9 +439,8 @@ class Sessions:
         session = self.ready(session_id)
         messenger = session.messenger
         message_id = message_id or messenger.new_message_id()
-        with _network_errors(session_id, message_id):
-            return await messenger.send_message(to, message, message_id=message_id, media_type=media_type)
-        raise AssertionError("unreachable")  # pragma: no cover - _network_errors always raises or returns
+        sending = messenger.send_message(to, message, message_id=message_id, media_type=media_type)
+        return await _guarded(session_id, message_id, sending)
 
     async def check(self, session_id: str, phone: str) -> CheckResult:
         """Whether ``phone`` (digits with country code) is on WhatsApp: ``CheckResult(exists, jid, lid)``
@@ -449,10 +450,8 @@ class Sessions:
         does not answer in time; waproto's ``LocalProtocolError`` for a malformed number (nothing sent).
         """
         session = self.ready(session_id)
-        with _network_errors(session_id, None):
-            found = await session.directory.check([phone])
-            return found[phone]
-        raise AssertionError("unreachable")  # pragma: no cover
+        found = await _guarded(session_id, None, session.directory.check([phone]))
+        return found[phone]
 
     async def upload(self, session_id: str, data: bytes, media_type: MediaType | str) -> UploadedMedia:
         """Encrypt ``data`` and upload it to WhatsApp's media servers as ``media_type`` (image, video,
@@ -464,9 +463,7 @@ class Sessions:
         refused it) and ``LocalProtocolError`` (a type that cannot be uploaded) pass through.
         """
         session = self.ready(session_id)
-        with _network_errors(session_id, None):
-            return await session.media.upload(data, media_type)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await _guarded(session_id, None, session.media.upload(data, media_type))
 
     async def download(self, session_id: str, message_id: str) -> bytes:
         """The decrypted, verified media of the message ``session_id`` received with id ``message_id``.
@@ -480,9 +477,7 @@ class Sessions:
         received = await find_inbound(self.db, session_id, message_id)
         if received is None:
             raise UnknownMessage(session_id, f"session {session_id} received no message {message_id}")
-        with _network_errors(session_id, None):
-            return await session.media.download(received.message())
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await _guarded(session_id, None, session.media.download(received.message()))
 
     async def aclose(self) -> None:
         """Stop every client (their state stays saved) and close the media HTTP client."""
@@ -610,12 +605,11 @@ class Sessions:
             await self._on_status(session.id, session.status)
 
 
-@contextlib.contextmanager
-def _network_errors(session_id: str, message_id: str | None) -> Iterator[None]:
-    """Turn the transport failures of a request into :class:`SessionUnavailable` (an iq error: a 4xx into
-    ``MessageRefused``, a 5xx or one without a code into :class:`SessionUnavailable`)."""
+async def _guarded(session_id: str, message_id: str | None, request: Awaitable[T]) -> T:
+    """Await ``request``, turning its transport failures into :class:`SessionUnavailable` (an iq error: a
+    4xx into ``MessageRefused``, a 5xx or one without a code into :class:`SessionUnavailable`)."""
     try:
-        yield
+        return await request
     except (NotConnected, TransportClosed) as exc:
         raise SessionUnavailable(
             session_id, f"session {session_id}: the connection dropped during the request", message_id=message_id
