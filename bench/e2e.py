@@ -679,8 +679,8 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 def table(rows: list[Row]) -> str:
     lines = [
-        f"{'figure':44} {'waproto':>12} {'Baileys 6':>12} {'ratio':>7}  {'target':22} met",
-        "-" * 110,
+        f"{'figure':52} {'waproto':>12} {'Baileys 6':>12} {'ratio':>7}  {'target':22} met",
+        "-" * 118,
     ]
     for row in rows:
         ours = "-" if row.ours is None else f"{row.ours:,.3f}" if row.ours < 10 else f"{row.ours:,.0f}"
@@ -696,7 +696,7 @@ def table(rows: list[Row]) -> str:
             ratio = f"{row.ours / row.baileys:.2f}x"
         met = "-" if row.met is None else "yes" if row.met else "NO"
         lines.append(
-            f"{row.name + ' (' + row.unit + ')':44} {ours:>12} {theirs:>12} {ratio:>7}  {row.target:22} {met}"
+            f"{row.name + ' (' + row.unit + ')':52} {ours:>12} {theirs:>12} {ratio:>7}  {row.target:22} {met}"
         )
     return "\n".join(lines)
 
