@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import json
 import os
 import secrets
 import ssl
@@ -30,12 +31,16 @@ import trio
 from tests.interop.harness import Harness, unavailable_reason
 from tests.waproto.client.test_sandbox import next_event, settings_for
 from tests.waproto.sandbox.interop_helpers import Served, Sock, call, served_sandbox
+from waporta.messages import InboundMessage
+from waporta.sessions import open_sessions
+from waporta.storage import Database
 from waproto.client import Connected, MemoryClientStore, Paired, QRCode, open_client
 from waproto.client.media import MediaClient
 from waproto.client.messaging import Addressing, Messenger, ReceivedMessage, UndecryptableMessage
-from waproto.content import image_message
+from waproto.content import image_message, media_type_attr
 from waproto.credentials import Credentials
 from waproto.jid import DEFAULT_USER_SERVER, JID
+from waproto.proto import Message
 from waproto.sandbox.media import (
     BlobStore,
     MediaEndpoint,
@@ -464,4 +469,118 @@ async def test_images_both_ways(
             with trio.fail_after(20):
                 assert await media.download(item.message) == PNG
     finally:
+        await sock.end()
+
+
+# ------------------------------------------------------------------------------------------ a hub session
+
+#: The hub session's id.
+SESSION = "interop"
+
+
+class HubInbox:
+    """The hub's ``on_message``: every InboundMessage, readable with a bounded wait."""
+
+    def __init__(self) -> None:
+        self._send, self._receive = trio.open_memory_channel[InboundMessage](64)
+
+    async def __call__(self, session_id: str, message: InboundMessage) -> None:
+        assert session_id == SESSION
+        await self._send.send(message)
+
+    async def next_of(self, kind: str, *, seconds: float = 20) -> InboundMessage:
+        with trio.fail_after(seconds):
+            while True:
+                message = await self._receive.receive()
+                if message.kind == kind:
+                    return message
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_a_hub_session_exchanges_texts_and_images_with_baileys(
+    media_node: Harness,
+    served: Served,
+    served_media: MediaEndpoint,
+    media_tls: TLSFiles,
+    tmp_path: Path,
+    version: str,
+) -> None:
+    """The same through the hub: a ``waporta.sessions`` session on SQLite, linked by QR, sends and
+    receives texts and images with Baileys; what it receives is committed and handed on as the webhook
+    payload says, and its media downloads verified."""
+    sock = await link_baileys(media_node, served, version, caFile=str(media_tls.ca_file))
+    inbox = HubInbox()
+    trust = ssl.create_default_context(cafile=str(media_tls.ca_file))
+    db = await Database.open(tmp_path / "waporta.db")
+    try:
+        async with open_sessions(
+            db, settings_for(served), on_message=inbox, media_ssl_context=trust
+        ) as sessions:
+            session = await sessions.create(SESSION)
+            with trio.fail_after(20):
+                await session.wait_status("qr")
+                assert session.qr is not None
+                scanned = await served.post(f"/sandbox/accounts/{OUR_PHONE}/scan", {"qr": session.qr})
+                assert scanned.status_code == 200, scanned.text
+                await session.wait_status("connected")
+            baileys_user = JID(BAILEYS_PHONE, DEFAULT_USER_SERVER)
+
+            with trio.fail_after(20):
+                sent = await sessions.send(SESSION, baileys_user, Message(conversation=f"hub to {version}"))
+            assert sent.status == "sent"
+            await sock.wait_for(lambda e: f"hub to {version}" in received_texts(sock))
+            await call(
+                media_node,
+                "sock.sendMessage",
+                h=sock.handle,
+                jid=f"{OUR_PHONE}@s.whatsapp.net",
+                content={"text": f"{version} to hub"},
+            )
+            text = (await inbox.next_of("text")).as_payload()
+            assert (text["event"], text["sessionId"], text["messageType"]) == (
+                "message.received",
+                SESSION,
+                "text",
+            )
+            assert text["content"] == {"text": f"{version} to hub"}
+            assert str(text["sender"]).split("@")[0] in users_of(served, BAILEYS_PHONE)
+
+            with trio.fail_after(20):
+                uploaded = await sessions.upload(SESSION, JPEG, "image")
+                image = image_message(uploaded, mimetype="image/jpeg", caption="hub image")
+                await sessions.send(SESSION, baileys_user, image, media_type=media_type_attr(image))
+            await sock.wait_for(lambda e: received_image(sock) is not None)
+            got = received_image(sock)
+            assert got is not None
+            assert got["caption"] == "hub image"
+            download = {
+                "mediaKey": base64.b64decode(got["mediaKey"]),
+                "mediaType": "image",
+                "url": got["url"],
+                "directPath": got["directPath"],
+            }
+            if version == "v6":
+                download["connectTo"] = served_media.hostname
+            assert (await call(media_node, f"media_server.{version}.download", **download))[
+                "plaintext"
+            ] == JPEG
+
+            await call(
+                media_node,
+                "sock.sendMessage",
+                h=sock.handle,
+                jid=f"{OUR_PHONE}@s.whatsapp.net",
+                content={"image": PNG, "caption": f"{version} image", "mimetype": "image/png"},
+            )
+            received = await inbox.next_of("image")
+            payload = received.as_payload()
+            assert payload["messageType"] == "image"
+            content = payload["content"]
+            assert isinstance(content, dict)
+            assert (content.get("caption"), content.get("mimetype")) == (f"{version} image", "image/png")
+            assert "mediaKey" not in json.dumps(content)  # the content summary carries no key material
+            with trio.fail_after(20):
+                assert await sessions.download(SESSION, received.message_id) == PNG
+    finally:
+        await db.aclose()
         await sock.end()
