@@ -454,10 +454,14 @@ async def idle_child(url: str, root: str, db_path: str, count: int) -> dict[str,
 
 async def restore_child(url: str, root: str, db_path: str) -> dict[str, float]:
     """In a fresh process: the hub's supervisor restores every saved session; seconds until all connected."""
+    import gc
+
     from waporta.sessions import open_sessions
     from waporta.storage import Database
 
     settings = ClientSettings(url=url, noise_root_public_key=bytes.fromhex(root))
+    gc.collect()
+    before = rss()
     t0, cpu0 = time.perf_counter(), time.process_time()
     db = await Database.open(Path(db_path))
     try:
@@ -466,7 +470,15 @@ async def restore_child(url: str, root: str, db_path: str) -> dict[str, float]:
                 for session in sessions.all():
                     await session.wait_status("connected")
             seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-            return {"sessions": len(sessions.all()), "seconds": seconds, "cpu": cpu, "rss": rss()}
+            await trio.sleep(1.0)
+            gc.collect()
+            count = len(sessions.all())
+            return {
+                "sessions": count,
+                "seconds": seconds,
+                "cpu": cpu,
+                "rss_per_session": (rss() - before) / count,
+            }
     finally:
         await db.aclose()
 
@@ -921,6 +933,17 @@ async def bench(options: argparse.Namespace) -> list[Row]:
     )
     rows.append(Row("  CPU of the restore", "s", restored["cpu"], None, "-", None, False))
     rows.append(Row("  sandbox CPU meanwhile", "s", restored["sandbox_cpu"], None, "-", None, False))
+    rows.append(
+        Row(
+            f"hub RSS per restored session, {restored['sessions']:.0f}",
+            "MiB",
+            restored["rss_per_session"] / MiB,
+            None,
+            "-",
+            None,
+            False,
+        )
+    )
     if options.profile:
         print(f"our client, pipelined sends:\n{profile.report()}", file=sys.stderr)
         print(f"our client, receiving:\n{receive_profile.report()}", file=sys.stderr)
