@@ -1,7 +1,9 @@
 """Store contracts for what a linked WhatsApp device keeps besides Signal state, with in-memory versions.
 
 waproto defines the Signal store Protocols (``waproto.signal.store``, ``waproto.signal.sender_keys``);
-these three cover the rest of a session's durable state until waproto grows its own:
+this module holds the credential store's, and re-exports the device-list and LID-map contracts and
+their in-memory versions from ``waproto.client.directory`` (one definition, so the hub's SQLite stores are
+the directory's stores):
 
 - :class:`CredentialStore`: the device's credentials as waproto's JSON-able dict form
   (``waproto.credentials``), kept opaque: the store never looks inside it.
@@ -15,7 +17,7 @@ these three cover the rest of a session's durable state until waproto grows its 
 
 Every implementation is bound to one hub session and copies values both ways (what it returns is never
 the caller's object, and changing a value after storing it changes nothing stored). The ``Memory*``
-classes here are the reference behaviour, for tests and tools; ``waporta.storage.stores.account`` has
+classes are the reference behaviour, for tests and tools; ``waporta.storage.stores.account`` has
 the SQLite ones, tested against the same behavioural tests.
 
 This module is NOT the Signal stores (``waporta.storage.stores.signal``) and reads no clock: fetch times
@@ -25,10 +27,16 @@ come from the caller.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
-from waproto.client.directory import DeviceList
+from waproto.client.directory import (
+    DeviceList,
+    DeviceListStore,
+    LidMapStore,
+    MemoryDeviceListStore,
+    MemoryLidMapStore,
+)
 
 __all__ = [
     "CredentialStore",
@@ -85,41 +93,6 @@ class CredentialStore(Protocol):
         ...
 
 
-class DeviceListStore(Protocol):
-    """Cached device lists, many users per call."""
-
-    async def get_device_lists(self, user_jids: Iterable[str]) -> dict[str, DeviceList]:
-        """The stored lists of those of ``user_jids`` that have one, by user JID."""
-        ...
-
-    async def put_device_lists(self, lists: Iterable[DeviceList]) -> None:
-        """Store each list, replacing what its user had (all in one step)."""
-        ...
-
-    async def delete_device_lists(self, user_jids: Iterable[str]) -> None:
-        """Forget these users' lists (a device-change notification); unknown users are ignored."""
-        ...
-
-
-class LidMapStore(Protocol):
-    """LID user ↔ phone-number user, both ways, many at a time."""
-
-    async def put_lid_mappings(self, pairs: Iterable[tuple[str, str]]) -> None:
-        """Store ``(lid_user, pn_user)`` pairs; each replaces any mapping of its LID or its phone number.
-
-        Within one call a later pair wins over an earlier one that shares either side.
-        """
-        ...
-
-    async def get_lids(self, pn_users: Iterable[str]) -> dict[str, str]:
-        """``{pn_user: lid_user}`` for those of ``pn_users`` that have a mapping."""
-        ...
-
-    async def get_pns(self, lid_users: Iterable[str]) -> dict[str, str]:
-        """``{lid_user: pn_user}`` for those of ``lid_users`` that have a mapping."""
-        ...
-
-
 class MemoryCredentialStore:
     """A :class:`CredentialStore` in memory (keeps the JSON text, so values are copied both ways)."""
 
@@ -137,57 +110,6 @@ class MemoryCredentialStore:
 
     async def delete_credentials(self) -> None:
         self._text = None
-
-
-class MemoryDeviceListStore:
-    """A :class:`DeviceListStore` in a dict (:class:`DeviceList` values are immutable)."""
-
-    def __init__(self) -> None:
-        self._lists: dict[str, DeviceList] = {}
-
-    async def get_device_lists(self, user_jids: Iterable[str]) -> dict[str, DeviceList]:
-        wanted = [check_user_jid(jid) for jid in user_jids]
-        return {jid: self._lists[jid] for jid in wanted if jid in self._lists}
-
-    async def put_device_lists(self, lists: Iterable[DeviceList]) -> None:
-        batch = list(lists)
-        for device_list in batch:
-            if not isinstance(device_list, DeviceList):
-                raise TypeError(f"expected DeviceList values, not {type(device_list).__name__}")
-        for device_list in batch:
-            self._lists[device_list.user_jid] = device_list
-
-    async def delete_device_lists(self, user_jids: Iterable[str]) -> None:
-        for jid in [check_user_jid(jid) for jid in user_jids]:
-            self._lists.pop(jid, None)
-
-
-class MemoryLidMapStore:
-    """A :class:`LidMapStore` in two dicts kept in step."""
-
-    def __init__(self) -> None:
-        self._pn_by_lid: dict[str, str] = {}
-        self._lid_by_pn: dict[str, str] = {}
-
-    async def put_lid_mappings(self, pairs: Iterable[tuple[str, str]]) -> None:
-        checked = [(check_user(lid), check_user(pn)) for lid, pn in pairs]
-        for lid, pn in checked:
-            old_pn = self._pn_by_lid.pop(lid, None)
-            if old_pn is not None:
-                del self._lid_by_pn[old_pn]
-            old_lid = self._lid_by_pn.pop(pn, None)
-            if old_lid is not None:
-                del self._pn_by_lid[old_lid]
-            self._pn_by_lid[lid] = pn
-            self._lid_by_pn[pn] = lid
-
-    async def get_lids(self, pn_users: Iterable[str]) -> dict[str, str]:
-        wanted = [check_user(pn) for pn in pn_users]
-        return {pn: self._lid_by_pn[pn] for pn in wanted if pn in self._lid_by_pn}
-
-    async def get_pns(self, lid_users: Iterable[str]) -> dict[str, str]:
-        wanted = [check_user(lid) for lid in lid_users]
-        return {lid: self._pn_by_lid[lid] for lid in wanted if lid in self._pn_by_lid}
 
 
 def _conforms(creds: MemoryCredentialStore, devices: MemoryDeviceListStore, lids: MemoryLidMapStore) -> None:
