@@ -2,7 +2,7 @@
 per-session pipeline (commit first, hooks in order, redelivery not passed on twice, replay after a restart).
 
 The pipeline runs on trio's autojump clock against a real SQLite file; the end-to-end path through the
-sandbox is in ``test_sessions.py``.
+sandbox is in ``tests/waporta/sessions/``.
 """
 
 from __future__ import annotations

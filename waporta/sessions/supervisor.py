@@ -1,4 +1,4 @@
-"""The hub's session supervisor: one :class:`waproto.client.Client` per hub session, in one trio nursery.
+"""The session supervisor: one :class:`waproto.client.Client` per hub session, in one trio nursery.
 
 ::
 
@@ -16,15 +16,11 @@ without a new QR. A session's status is one of :data:`STATUSES`; each change is 
 ``Plugins.session_status_changed``). A session that is logged out (unlinked from the phone, or
 ``delete``) has its WhatsApp state wiped with :func:`waporta.storage.stores.delete_session`.
 
-:class:`SessionStore` adapts the SQLite stores to waproto's ``ClientStore`` Protocol (credentials as
-``Credentials.to_dict()`` JSON, one-time prekeys in the Signal tables).
-
 **Messaging.** Each session has a :class:`waproto.client.messaging.Messenger` on its client, with its
-Signal state in the session's SQLite stores. :meth:`Sessions.send` sends a ``Message`` once the session is
-usable, with the errors the REST API maps (all defined here): :class:`UnknownSession` (404),
-:class:`SessionLoggedOut` and :class:`SessionNotLinked` (409, never retried; checked before any network
-use), :class:`SessionUnavailable` (connecting or disconnected, the connection dropped mid-send, or no
-server ack in time: retryable, the send-retry policy decides). waproto's ``NotOnWhatsApp`` and
+Signal state in the session's SQLite stores (``waporta.sessions.stores``). :meth:`Sessions.send` sends a
+``Message`` once the session is usable; :meth:`Sessions.ready` says why not with the errors of
+``waporta.sessions.errors`` (checked before any network use), and transport failures during a request
+become :class:`~waporta.sessions.errors.SessionUnavailable` (retryable). waproto's ``NotOnWhatsApp`` and
 ``MessageRefused`` pass through. :meth:`Sessions.check` asks whether a number is on WhatsApp (the
 session's :class:`~waproto.client.directory.Directory`, device lists and LID map in SQLite);
 :meth:`Sessions.upload` and :meth:`Sessions.download` move media through the session's
@@ -35,33 +31,40 @@ to ``inbound_messages`` before its receipt goes out and then handed, in order, t
 receipted: the session's client stops (status ``disconnected``, reason ``internal_error``) and WhatsApp
 keeps the message for the next connection (:meth:`Sessions.create` starts the session again).
 
-This module is NOT the REST API (``waporta_plugins.rest_sessions``, ``rest_messages``), the protocol
-client (``waproto.client``) or the inbound message's shape (``waporta.messages``).
+This module is NOT the hub's wiring of the supervisor (config, plugins, sandbox mode:
+``waporta.sessions.hub``), the REST API (``waporta_plugins.rest_sessions``, ``rest_messages``), the
+protocol client (``waproto.client``) or the inbound message's shape and queue (``waporta.messages``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import secrets
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Final, Literal, TypeVar
+from typing import Final, Literal
 
 import httpx
 import trio
 
 from waporta.messages import InboundMessage, InboundQueue, MessageHandler, find_inbound
+from waporta.sessions.errors import (
+    SessionLoggedOut,
+    SessionNotLinked,
+    SessionUnavailable,
+    UnknownMessage,
+    UnknownSession,
+    guarded,
+)
+from waporta.sessions.stores import SessionStore
 from waporta.storage import Database
 from waporta.storage.stores import (
-    SqliteCredentialStore,
     SqliteDeviceListStore,
     SqliteLidMapStore,
     SqliteSenderKeyStore,
-    SqliteSignalStore,
     delete_session,
     load_all_credentials,
 )
@@ -71,14 +74,11 @@ from waproto.client import (
     ClientSettings,
     Connected,
     Disconnected,
-    IqError,
-    IqTimeout,
     LoggedOut,
     NotConnected,
     Paired,
     PairingCode,
     QRCode,
-    TransportClosed,
     TransportFactory,
 )
 from waproto.client.directory import Directory
@@ -86,37 +86,22 @@ from waproto.client.media import MediaClient
 from waproto.client.messaging import Messenger, ReceivedMessage, SentMessage, UndecryptableMessage
 from waproto.content import UploadedMedia
 from waproto.credentials import Credentials
-from waproto.errors import MessageRefused, WAProtoError
+from waproto.errors import WAProtoError
 from waproto.jid import JID
 from waproto.media import MediaType
 from waproto.proto import Message
-from waproto.signal.keys import PreKeyRecord, SignedPreKeyRecord
 from waproto.usync import CheckResult
 
-if TYPE_CHECKING:
-    from waporta.config import WhatsAppConfig
-    from waporta.hub import Hub
-
 __all__ = [
+    "MEDIA_TIMEOUT",
     "STATUSES",
     "Session",
-    "SessionError",
-    "SessionLoggedOut",
-    "SessionNotLinked",
-    "SessionSignalStore",
-    "SessionStore",
-    "SessionUnavailable",
     "Sessions",
-    "UnknownMessage",
-    "UnknownSession",
-    "client_settings",
-    "open_hub_sessions",
+    "StatusCallback",
     "open_sessions",
 ]
 
 log = logging.getLogger("waporta.sessions")
-
-T = TypeVar("T")
 
 #: Every status a session can have.
 STATUSES: Final = ("connecting", "qr", "pairing", "connected", "disconnected", "logged_out")
@@ -126,118 +111,6 @@ MEDIA_TIMEOUT: Final = 20.0
 
 #: Called after a session's status changed: ``(session_id, status)``.
 StatusCallback = Callable[[str, str], Awaitable[None]]
-
-
-class SessionError(Exception):
-    """A session cannot do what was asked. ``code`` and ``status`` are the REST API's error code and HTTP
-    status; ``retryable`` tells the send-retry policy whether trying again may help."""
-
-    #: The REST API's ``error`` code.
-    code: ClassVar[str] = "session_error"
-    #: The HTTP status the REST API answers with.
-    status: ClassVar[int] = 409
-    #: Whether a later attempt may succeed.
-    retryable: ClassVar[bool] = False
-
-    def __init__(self, session_id: str, message: str | None = None) -> None:
-        super().__init__(message or session_id)
-        #: The session concerned.
-        self.session_id = session_id
-
-
-class UnknownSession(SessionError, LookupError):
-    """No session with this id is known to the supervisor (404)."""
-
-    code = "session_not_found"
-    status = 404
-
-
-class UnknownMessage(SessionError, LookupError):
-    """The session has received no message with this id (404)."""
-
-    code = "message_not_found"
-    status = 404
-
-
-class SessionLoggedOut(SessionError):
-    """The session is logged out (unlinked from the phone, or deleted): it must be linked again (409)."""
-
-    code = "session_logged_out"
-
-
-class SessionNotLinked(SessionError):
-    """The session has not been linked to a phone yet (it shows a QR or waits for a pairing code) (409)."""
-
-    code = "session_not_linked"
-
-
-class SessionUnavailable(SessionError):
-    """The session is linked but cannot send now: connecting, disconnected, the connection dropped during
-    the send, or the server did not ack it in time. Retryable (after the retries: 502 ``delivery_failed``).
-
-    ``message_id`` is the id the failed attempt used (None when nothing was sent): a retry that passes it
-    again lets WhatsApp drop a duplicate if the first attempt did arrive.
-    """
-
-    code = "session_unavailable"
-    status = 503
-    retryable = True
-
-    def __init__(self, session_id: str, message: str | None = None, *, message_id: str | None = None) -> None:
-        super().__init__(session_id, message)
-        #: The message id the failed attempt used, if it got that far.
-        self.message_id = message_id
-
-
-class SessionSignalStore(SqliteSignalStore):
-    """A session's Signal state on SQLite, where our signed prekey is the credentials' one.
-
-    The credentials (saved as a whole in ``wa_credentials``) hold the identity, registration id and signed
-    prekey that the client publishes; the first two are given to :class:`SqliteSignalStore`, and the
-    signed prekey is answered from here, so a peer's first (``pkmsg``) message decrypts. Other signed
-    prekey ids are looked up in ``signal_signed_pre_keys``.
-    """
-
-    def __init__(self, db: Database, session_id: str, credentials: Credentials) -> None:
-        super().__init__(db, session_id, credentials.identity_key, credentials.registration_id)
-        #: The signed prekey the client publishes.
-        self.signed_pre_key = credentials.signed_pre_key
-
-    async def load_signed_pre_key(self, signed_pre_key_id: int) -> SignedPreKeyRecord | None:
-        """Our published signed prekey when the id is its id, else the stored one (or None)."""
-        if signed_pre_key_id == self.signed_pre_key.key_id:
-            return self.signed_pre_key
-        return await super().load_signed_pre_key(signed_pre_key_id)
-
-
-class SessionStore:
-    """waproto's ``ClientStore`` for one hub session, on the hub's SQLite stores."""
-
-    def __init__(self, db: Database, session_id: str, credentials: Credentials) -> None:
-        self._credentials = SqliteCredentialStore(db, session_id)
-        #: The Signal stores (identity, registration id and signed prekey from ``credentials``, which
-        #: never change them).
-        self.signal = SessionSignalStore(db, session_id, credentials)
-
-    async def save_credentials(self, credentials: Credentials) -> None:
-        """Durably replace the stored credentials."""
-        await self._credentials.save_credentials(credentials.to_dict())
-
-    async def delete_credentials(self) -> None:
-        """Forget the credentials (the device was logged out)."""
-        await self._credentials.delete_credentials()
-
-    async def load_pre_key(self, pre_key_id: int) -> PreKeyRecord | None:
-        """The one-time prekey with this id, or None."""
-        return await self.signal.load_pre_key(pre_key_id)
-
-    async def store_pre_key(self, pre_key_id: int, record: PreKeyRecord) -> None:
-        """Keep one one-time prekey."""
-        await self.signal.store_pre_key(pre_key_id, record)
-
-    async def remove_pre_key(self, pre_key_id: int) -> None:
-        """Forget a one-time prekey (a peer used it)."""
-        await self.signal.remove_pre_key(pre_key_id)
 
 
 @dataclass(eq=False)
@@ -440,7 +313,7 @@ class Sessions:
         messenger = session.messenger
         message_id = message_id or messenger.new_message_id()
         sending = messenger.send_message(to, message, message_id=message_id, media_type=media_type)
-        return await _guarded(session_id, message_id, sending)
+        return await guarded(session_id, message_id, sending)
 
     async def check(self, session_id: str, phone: str) -> CheckResult:
         """Whether ``phone`` (digits with country code) is on WhatsApp: ``CheckResult(exists, jid, lid)``
@@ -450,7 +323,7 @@ class Sessions:
         does not answer in time; waproto's ``LocalProtocolError`` for a malformed number (nothing sent).
         """
         session = self.ready(session_id)
-        found = await _guarded(session_id, None, session.directory.check([phone]))
+        found = await guarded(session_id, None, session.directory.check([phone]))
         return found[phone]
 
     async def upload(self, session_id: str, data: bytes, media_type: MediaType | str) -> UploadedMedia:
@@ -463,7 +336,7 @@ class Sessions:
         refused it) and ``LocalProtocolError`` (a type that cannot be uploaded) pass through.
         """
         session = self.ready(session_id)
-        return await _guarded(session_id, None, session.media.upload(data, media_type))
+        return await guarded(session_id, None, session.media.upload(data, media_type))
 
     async def download(self, session_id: str, message_id: str) -> bytes:
         """The decrypted, verified media of the message ``session_id`` received with id ``message_id``.
@@ -477,7 +350,7 @@ class Sessions:
         received = await find_inbound(self.db, session_id, message_id)
         if received is None:
             raise UnknownMessage(session_id, f"session {session_id} received no message {message_id}")
-        return await _guarded(session_id, None, session.media.download(received.message()))
+        return await guarded(session_id, None, session.media.download(received.message()))
 
     async def aclose(self) -> None:
         """Stop every client (their state stays saved) and close the media HTTP client."""
@@ -605,27 +478,6 @@ class Sessions:
             await self._on_status(session.id, session.status)
 
 
-async def _guarded(session_id: str, message_id: str | None, request: Awaitable[T]) -> T:
-    """Await ``request``, turning its transport failures into :class:`SessionUnavailable` (an iq error: a
-    4xx into ``MessageRefused``, a 5xx or one without a code into :class:`SessionUnavailable`)."""
-    try:
-        return await request
-    except (NotConnected, TransportClosed) as exc:
-        raise SessionUnavailable(
-            session_id, f"session {session_id}: the connection dropped during the request", message_id=message_id
-        ) from exc
-    except IqTimeout as exc:
-        raise SessionUnavailable(
-            session_id, f"session {session_id}: no answer from the server in time", message_id=message_id
-        ) from exc
-    except IqError as exc:
-        if exc.error_code is not None and exc.error_code < 500:
-            raise MessageRefused(f"the server refused a request: {exc}", code=exc.code) from exc
-        raise SessionUnavailable(
-            session_id, f"session {session_id}: the server failed ({exc})", message_id=message_id
-        ) from exc
-
-
 @contextlib.asynccontextmanager
 async def open_sessions(
     db: Database,
@@ -660,69 +512,4 @@ async def open_sessions(
         finally:
             with trio.CancelScope(shield=True):
                 await sessions.aclose()
-            nursery.cancel_scope.cancel()
-
-
-def client_settings(whatsapp: WhatsAppConfig) -> ClientSettings:
-    """The client settings of ``[whatsapp]`` (outside sandbox mode): the server URL, the Noise root, and
-    for a ``wss://`` URL a TLS context that also trusts ``ca_file`` when it is set."""
-    settings = ClientSettings(url=whatsapp.websocket_url)
-    if whatsapp.noise_root_public_key is not None:
-        settings = dataclasses.replace(settings, noise_root_public_key=bytes.fromhex(whatsapp.noise_root_public_key))
-    if whatsapp.ca_file is not None:
-        settings = dataclasses.replace(settings, ssl_context=whatsapp.ssl_context())
-    return settings
-
-
-@contextlib.asynccontextmanager
-async def open_hub_sessions(hub: Hub) -> AsyncIterator[Sessions]:
-    """The hub's supervisor for the block, set as ``hub.sessions``; status changes go to the plugins'
-    ``session_status_changed``.
-
-    Received messages go to the plugins' ``message_received``; 1:1 addressing follows ``[whatsapp]
-    addressing``; media hosts are trusted by the system's CAs plus ``[whatsapp] ca_file``.
-
-    With ``[whatsapp] sandbox = true`` the sandbox (state in ``<data_dir>/sandbox``) is started first,
-    with its media server (HTTPS on 127.0.0.1, its CA then trusted for media too), served on 127.0.0.1
-    on a free port, set as ``hub.sandbox``, and every session connects to it.
-    """
-
-    async def on_status(session_id: str, status: str) -> None:
-        await hub.plugins.session_status_changed(hub, session_id, status)
-
-    async def on_message(session_id: str, message: InboundMessage) -> None:
-        await hub.plugins.message_received(hub, session_id, message)
-
-    media_context = hub.config.whatsapp.ssl_context()
-    async with trio.open_nursery() as nursery:
-        if hub.config.whatsapp.sandbox:
-            from waproto.sandbox.server import Sandbox, serve, start_media
-            from waproto.sandbox.state import Network
-
-            state_dir = hub.config.storage.data_dir / "sandbox"
-            sandbox = Sandbox(Network.open(state_dir, rng=secrets.token_bytes))
-            endpoint = await start_media(nursery, sandbox, state_dir)
-            media_context.load_verify_locations(cafile=endpoint.ca_file)
-            base: str = await nursery.start(serve, sandbox, "127.0.0.1", 0)
-            settings = ClientSettings(
-                url=base.replace("http://", "ws://", 1) + "/ws/chat", noise_root_public_key=sandbox.root_public_key
-            )
-            hub.sandbox = sandbox
-            log.info("sandbox mode: sessions connect to the in-process sandbox at %s", base)
-        else:
-            settings = client_settings(hub.config.whatsapp)
-        try:
-            async with open_sessions(
-                hub.db,
-                settings,
-                on_status=on_status,
-                on_message=on_message,
-                addressing=hub.config.whatsapp.addressing,
-                media_ssl_context=media_context,
-            ) as sessions:
-                hub.sessions = sessions
-                yield sessions
-        finally:
-            hub.sessions = None
-            hub.sandbox = None
             nursery.cancel_scope.cancel()
