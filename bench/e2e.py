@@ -839,6 +839,18 @@ async def bench(options: argparse.Namespace) -> list[Row]:
     rows.append(
         Row("  CPU per sent text in the kernel", "ms", o["send_sys"], b.get("send_sys"), "-", None, False)
     )
+    # What one core could send if the server cost nothing: the rate above is the sandbox's limit.
+    ceiling = 1000 / o["send_cpu"]
+    rows.append(
+        Row(
+            "  send ceiling of one core (1000 / CPU)",
+            "msg/s",
+            ceiling,
+            None if "send_cpu" not in b else 1000 / b["send_cpu"],
+            ">= 1,300 msg/s",
+            ceiling >= 1300,
+        )
+    )
     rows.append(
         Row(
             "  sandbox CPU per text sent (the ceiling)",
