@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import os
 import re
 import signal
@@ -22,7 +23,7 @@ from quart_trio import QuartTrio
 
 from waporta import hookimpl
 from waporta.config import Config, ConfigError, DashboardConfig, ServerConfig, StorageConfig, default_config
-from waporta.hub import Hub, hypercorn_config, open_hub, serve
+from waporta.hub import AccessLog, Hub, hypercorn_config, open_hub, serve
 from waporta.plugins import Plugins
 
 PASSWORD = "correct horse battery staple"
@@ -217,3 +218,66 @@ async def test_address_in_use_is_one_config_error_before_anything_opens(tmp_path
     assert "\n" not in str(caught.value)
     assert not (tmp_path / "data").exists()  # no database, no generated password printed
 
+
+
+# ------------------------------------------------------------------ access log
+
+
+def _scope(path: str = "/api/whatsapp/check", query: bytes = b"sessionId=s1&to=15550002222") -> Any:
+    return {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "query_string": query,
+        "http_version": "1.1",
+        "client": ("127.0.0.1", 5000),
+        "headers": [(b"x-api-key", b"wap_secret")],
+    }
+
+
+def test_the_access_line_is_short_and_carries_no_query_or_header(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    hc = hypercorn_config(make_config(tmp_path))
+    assert hc.logger_class is AccessLog
+    log = hc.log
+    response: Any = {"status": 200, "headers": [(b"content-type", b"application/json"), (b"Content-Length", b"42")]}
+    with caplog.at_level(logging.INFO, logger="waporta.access"):
+        trio.run(log.access, _scope(), response, 0.0012)
+    [record] = [r for r in caplog.records if r.name == "waporta.access"]
+    assert record.getMessage() == '127.0.0.1:5000 "GET /api/whatsapp/check HTTP/1.1" 200 42 1.2ms'
+    assert "wap_secret" not in record.getMessage()
+    assert "15550002222" not in record.getMessage()
+
+
+def test_no_access_line_is_built_when_disabled_or_unanswered(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = hypercorn_config(make_config(tmp_path)).log
+
+    def no_atoms(*args: Any) -> Any:
+        raise AssertionError("hypercorn's atoms (a copy of os.environ) were built")
+
+    monkeypatch.setattr(log, "atoms", no_atoms)
+    response: Any = {"status": 200, "headers": []}
+    with caplog.at_level(logging.WARNING, logger="waporta.access"):
+        trio.run(log.access, _scope(), response, 0.001)
+    with caplog.at_level(logging.INFO, logger="waporta.access"):
+        trio.run(log.access, _scope(), None, 0.001)  # the stream closed without an answer
+        trio.run(log.access, {**_scope(), "client": None}, response, 0.001)
+    [record] = [r for r in caplog.records if r.name == "waporta.access"]
+    assert record.getMessage() == '- "GET /api/whatsapp/check HTTP/1.1" 200 - 1.0ms'
+
+
+async def test_serve_logs_one_access_line_per_answered_request(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    config = make_config(tmp_path)
+    stop = trio.Event()
+    with caplog.at_level(logging.INFO, logger="waporta.access"), trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(functools.partial(serve, config, shutdown_trigger=stop.wait))
+            async with httpx.AsyncClient(base_url=binds[0]) as client:
+                assert (await client.get("/health?x=1")).status_code == 200
+                assert (await client.get("/nowhere")).status_code == 404
+            stop.set()
+    lines = [r.getMessage() for r in caplog.records if r.name == "waporta.access"]
+    assert len(lines) == 2
+    assert re.fullmatch(r'127\.0\.0\.1:\d+ "GET /health HTTP/1\.1" 200 \d+ \d+\.\dms', lines[0])
+    assert re.fullmatch(r'127\.0\.0\.1:\d+ "GET /nowhere HTTP/1\.1" 404 \d+ \d+\.\dms', lines[1])
