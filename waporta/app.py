@@ -17,6 +17,7 @@ own: credentials are checked by ``hub.auth``.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
@@ -110,11 +111,24 @@ def current_hub() -> Hub:
 
 
 async def json_object() -> dict[str, Any]:
-    """The request body parsed as a JSON object, whatever the Content-Type; else ApiError 400."""
-    raw = await request.get_data()
+    """The request body parsed as a JSON object, whatever the Content-Type; else ApiError 400.
+
+    The body is read and parsed once, straight with :func:`json.loads` (not through ``get_json``'s
+    content-type checks and caches); a body nested too deeply for the parser is a 400 too.
+    """
+    raw = await request.get_data(cache=True, as_text=False, parse_form_data=False)
     if not raw.strip():
         raise ApiError(400, "invalid_json", "the request body is empty; expected a JSON object")
-    body = await request.get_json(force=True)
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_json", "the request body is not valid UTF-8") from None
+    try:
+        body = json.loads(text)
+    except ValueError as error:
+        raise ApiError(400, "invalid_json", f"the request body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "the request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise ApiError(
             400, "invalid_json", f"the request body must be a JSON object, got {_json_type(body)}"

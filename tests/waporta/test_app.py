@@ -171,6 +171,7 @@ async def test_api_error_renders_code_message_extra_and_headers(app: QuartTrio) 
         (b"[1, 2]", "got an array"),
         (b'"text"', "got a string"),
         (b"\xff\xfe{}", "UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     ],
 )
 async def test_malformed_bodies_are_400_naming_the_problem(
