@@ -16,6 +16,16 @@
   ``prefix`` (``wap_`` + the next 8 characters). ``[api] default_key`` / ``DEFAULT_API_KEY`` is accepted
   without being stored.
 
+- **Verified credentials are remembered for a second.** A token or key that the database confirmed is
+  accepted again without a database read for :data:`VERIFIED_TTL` seconds (a dict keyed by its SHA-256,
+  at most :data:`_CACHE_MAX` entries), so a busy API client costs no SQLite read or write per request.
+  A logout or revocation through this :class:`Auth` takes effect at once (the entry is dropped, and a
+  check still in flight cannot put it back); one made by another process on the same database (``waporta
+  keys revoke`` while the hub runs) takes effect within :data:`VERIFIED_TTL`. A key's ``last_used_at``
+  is written when it is verified against the database, i.e. at most once per :data:`VERIFIED_TTL` for
+  a key in constant use: it lags the real last use by under a second. Token expiry is checked on every
+  request. Unknown secrets are never remembered.
+
 All secret comparisons use :func:`hmac.compare_digest` (on fixed-length digests, so lengths do not leak
 either). Looking a token up by its SHA-256 is an indexed search on a hash of 256 random bits, which tells a
 timing observer nothing useful. Time comes from the injected ``clock`` (POSIX seconds).
@@ -46,6 +56,7 @@ from waporta.storage import Database, format_iso, from_posix, parse_iso
 __all__ = [
     "API_KEY_PREFIX",
     "KEY_NAME_MAX",
+    "VERIFIED_TTL",
     "ApiKeyInfo",
     "Auth",
     "InvalidKeyName",
@@ -61,6 +72,8 @@ __all__ = [
 API_KEY_PREFIX = "wap_"
 #: The longest accepted API key name, in characters.
 KEY_NAME_MAX = 100
+#: Seconds a credential confirmed by the database is accepted without asking it again.
+VERIFIED_TTL = 1.0
 
 _KEY_RANDOM_BYTES = 32  # -> 43 URL-safe characters
 _PREFIX_LEN = len(API_KEY_PREFIX) + 8
@@ -68,6 +81,7 @@ _TOKEN_RANDOM_BYTES = 32
 _GENERATED_PASSWORD_BYTES = 18  # -> 24 URL-safe characters
 _MAX_SECRET_CHARS = 512  # longer bearer tokens / API keys are not ours: rejected without a lookup
 _PRUNE_ABOVE = 256  # sweep stale throttle entries once this many clients are tracked
+_CACHE_MAX = 4096  # remembered verified credentials; the cache is emptied when it would grow beyond
 _KDF_CONCURRENCY = 2  # scrypt runs at once (32 MiB each): many clients guessing at once cannot exhaust memory
 
 # scrypt: n=2**15, r=8 uses 32 MiB and ~0.1 s per hash. The parameters are stored with each hash.
@@ -179,6 +193,12 @@ class Auth:
         self._clock = clock
         self._failures: dict[str, deque[float]] = {}
         self._kdf_limiter = trio.CapacityLimiter(_KDF_CONCURRENCY)
+        # SHA-256 hex of a verified secret -> (when verified, token expiry or key id).
+        self._tokens: dict[str, tuple[float, float]] = {}
+        self._keys: dict[str, tuple[float, str]] = {}
+        # Bumped by every logout/revocation: a check that started before one does not cache its answer.
+        self._generation = 0
+        self._default_digest: bytes | None = None
 
     # ------------------------------------------------------------------ dashboard password
 
@@ -246,19 +266,32 @@ class Auth:
         if not _plausible_secret(token):
             return
         digest = _sha256_hex(token)
+        self._forget(self._tokens, digest)
         await self._db.write(lambda conn: conn.execute("DELETE FROM dashboard_tokens WHERE token_hash = ?", (digest,)))
+        self._forget(self._tokens, digest)
 
     async def check_token(self, token: str) -> bool:
         """True if ``token`` is a dashboard token that was issued, not logged out, and has not expired."""
         if not _plausible_secret(token):
             return False
         digest = _sha256_hex(token)
+        now = self._clock()
+        cached = self._tokens.get(digest)
+        if cached is not None and self._fresh(cached[0], now):
+            return cached[1] > now
+        generation = self._generation
         row = await self._db.read(
             lambda conn: conn.execute(
                 "SELECT expires_at FROM dashboard_tokens WHERE token_hash = ?", (digest,)
             ).fetchone()
         )
-        return row is not None and float(row[0]) > self._clock()
+        if row is None:
+            self._tokens.pop(digest, None)
+            return False
+        expires = float(row[0])
+        if generation == self._generation:
+            self._remember(self._tokens, digest, (now, expires))
+        return expires > self._clock()
 
     # ------------------------------------------------------------------ API keys
 
@@ -309,20 +342,33 @@ class Auth:
 
     async def revoke_key(self, key_id: str) -> bool:
         """Delete the API key ``key_id``; True if it existed. A revoked key is refused from then on."""
-        return await self._db.write(
+        self._forget_key(key_id)
+        deleted: bool = await self._db.write(
             lambda conn: conn.execute("DELETE FROM api_keys WHERE id = ?", (key_id,)).rowcount == 1
         )
+        self._forget_key(key_id)
+        return deleted
 
     async def check_api_key(self, raw: str) -> bool:
-        """True if ``raw`` is a live API key (its ``last_used_at`` is updated) or the configured default key."""
+        """True if ``raw`` is a live API key or the configured default key.
+
+        A stored key's ``last_used_at`` is updated when the database is asked, at most once per
+        :data:`VERIFIED_TTL` (see the module docstring).
+        """
         if not _plausible_secret(raw):
             return False
-        default = self._config.api.default_key
-        if default and hmac.compare_digest(_sha256(raw), _sha256(default)):
+        raw_digest = _sha256(raw)
+        default = self._default_key_digest()
+        if default is not None and hmac.compare_digest(raw_digest, default):
             return True
         if not raw.startswith(API_KEY_PREFIX) or len(raw) < _PREFIX_LEN:
             return False
-        digest = _sha256_hex(raw)
+        digest = raw_digest.hex()
+        now = self._clock()
+        cached = self._keys.get(digest)
+        if cached is not None and self._fresh(cached[0], now):
+            return True
+        generation = self._generation
         candidates: list[tuple[str, str]] = await self._db.read(
             lambda conn: conn.execute(
                 "SELECT id, key_hash FROM api_keys WHERE prefix = ?", (raw[:_PREFIX_LEN],)
@@ -333,17 +379,50 @@ class Auth:
             if hmac.compare_digest(stored.encode("ascii"), digest.encode("ascii")):
                 matched = key_id
         if matched is None:
+            self._keys.pop(digest, None)
             return False
-        used = format_iso(from_posix(self._clock()))
+        used = format_iso(from_posix(now))
+        key_id = matched
         # The key may have been revoked since the read: only a row that still exists counts.
-        return await self._db.write(
+        live: bool = await self._db.write(
             lambda conn: conn.execute(
-                "UPDATE api_keys SET last_used_at = ? WHERE id = ?", (used, matched)
+                "UPDATE api_keys SET last_used_at = ? WHERE id = ?", (used, key_id)
             ).rowcount
             == 1
         )
+        if live and generation == self._generation:
+            self._remember(self._keys, digest, (now, key_id))
+        return live
 
     # ------------------------------------------------------------------ internals
+
+    @staticmethod
+    def _fresh(verified_at: float, now: float) -> bool:
+        # A clock that went back counts as stale, so a cached answer never outlives VERIFIED_TTL.
+        return 0.0 <= now - verified_at < VERIFIED_TTL
+
+    @staticmethod
+    def _remember(cache: dict[str, Any], digest: str, entry: Any) -> None:
+        if len(cache) >= _CACHE_MAX and digest not in cache:
+            cache.clear()
+        cache[digest] = entry
+
+    def _forget(self, cache: dict[str, Any], digest: str) -> None:
+        self._generation += 1
+        cache.pop(digest, None)
+
+    def _forget_key(self, key_id: str) -> None:
+        self._generation += 1
+        for digest in [d for d, (_, cached_id) in self._keys.items() if cached_id == key_id]:
+            del self._keys[digest]
+
+    def _default_key_digest(self) -> bytes | None:
+        default = self._config.api.default_key
+        if not default:
+            return None
+        if self._default_digest is None:
+            self._default_digest = _sha256(default)
+        return self._default_digest
 
     def _configured_password(self) -> str | None:
         return self._config.dashboard.password or None

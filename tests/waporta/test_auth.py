@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -16,6 +17,7 @@ import waporta.auth
 from tests.fakes import FakeClock
 from waporta.auth import (
     API_KEY_PREFIX,
+    VERIFIED_TTL,
     Auth,
     InvalidKeyName,
     IssuedToken,
@@ -442,3 +444,150 @@ async def test_a_100_character_unicode_name_is_fine(db: Database, clock: FakeClo
     info, _ = await auth.create_key("ü" * 100)
     assert (await auth.list_keys())[0].name == "ü" * 100
     assert info.name == "ü" * 100
+
+
+# ---------------------------------------------------------------- verified credentials are remembered briefly
+
+
+class CountingDatabase:
+    """The Database interface Auth uses, counting reads and writes; ``hold`` pauses the next write after it ran."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.reads = 0
+        self.writes = 0
+        self.hold: trio.Event | None = None
+        self.held = trio.Event()
+
+    async def read(self, fn: Any) -> Any:
+        self.reads += 1
+        return await self.db.read(fn)
+
+    async def write(self, fn: Any) -> Any:
+        self.writes += 1
+        result = await self.db.write(fn)
+        if self.hold is not None:
+            hold, self.hold = self.hold, None
+            self.held.set()
+            await hold.wait()
+        return result
+
+
+def delete_everywhere(db: Database) -> Any:
+    """What another process (``waporta keys revoke``, a logout in another hub) does to the database."""
+
+    def delete(conn: Any) -> None:
+        conn.execute("DELETE FROM api_keys")
+        conn.execute("DELETE FROM dashboard_tokens")
+
+    return db.write(delete)
+
+
+async def last_used(auth: Auth) -> Any:
+    return (await auth.list_keys())[0].last_used_at
+
+
+async def test_a_verified_key_costs_no_database_call_for_a_second(db: Database, clock: FakeClock) -> None:
+    counting = CountingDatabase(db)
+    auth = Auth(counting, make_config(), clock=clock)  # type: ignore[arg-type]
+    _, raw = await auth.create_key("busy")
+    assert await auth.check_api_key(raw)
+    calls = counting.reads, counting.writes
+    for step in range(10):
+        clock.now = START + step * 0.099
+        assert await auth.check_api_key(raw)
+    assert (counting.reads, counting.writes) == calls
+    clock.now = START + VERIFIED_TTL
+    assert await auth.check_api_key(raw)
+    assert (counting.reads, counting.writes) == (calls[0] + 1, calls[1] + 1)
+
+
+async def test_last_used_at_is_written_once_per_second_of_use(db: Database, clock: FakeClock) -> None:
+    auth = Auth(db, make_config(), clock=clock)
+    _, raw = await auth.create_key("busy")
+    assert await auth.check_api_key(raw)
+    clock.now = START + 0.5
+    assert await auth.check_api_key(raw)
+    assert await last_used(auth) == from_posix(START)
+    clock.now = START + 1.25
+    assert await auth.check_api_key(raw)
+    assert await last_used(auth) == from_posix(START + 1.25)
+
+
+async def test_a_key_revoked_elsewhere_is_refused_within_a_second(db: Database, clock: FakeClock) -> None:
+    auth = Auth(db, make_config(), clock=clock)
+    _, raw = await auth.create_key("doomed")
+    assert await auth.check_api_key(raw)
+    await delete_everywhere(db)
+    clock.now = START + 0.9
+    assert await auth.check_api_key(raw)  # remembered
+    clock.now = START + VERIFIED_TTL
+    assert not await auth.check_api_key(raw)
+    clock.now = START + 1.5
+    assert not await auth.check_api_key(raw)  # a refusal is not remembered as anything
+
+
+async def test_a_clock_that_went_back_does_not_extend_the_memory(db: Database, clock: FakeClock) -> None:
+    auth = Auth(db, make_config(), clock=clock)
+    _, raw = await auth.create_key("k")
+    assert await auth.check_api_key(raw)
+    await delete_everywhere(db)
+    clock.now = START - 5.0
+    assert not await auth.check_api_key(raw)
+
+
+async def test_revocation_here_is_immediate_even_against_a_check_in_flight(db: Database, clock: FakeClock) -> None:
+    counting = CountingDatabase(db)
+    auth = Auth(counting, make_config(), clock=clock)  # type: ignore[arg-type]
+    info, raw = await auth.create_key("raced")
+    results: list[bool] = []
+
+    async def check() -> None:
+        results.append(await auth.check_api_key(raw))
+
+    release = trio.Event()
+    counting.hold = release  # the check's last_used_at write commits, then the check waits
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(check)
+        await counting.held.wait()
+        assert await auth.revoke_key(info.id)
+        release.set()
+    assert results == [True]  # it was live when the check's write committed
+    assert not await auth.check_api_key(raw)  # ...but that answer was not remembered past the revocation
+
+
+async def test_a_verified_token_is_remembered_for_a_second_but_expiry_is_exact(db: Database, clock: FakeClock) -> None:
+    counting = CountingDatabase(db)
+    auth = Auth(counting, make_config(ttl=100.0), clock=clock)  # type: ignore[arg-type]
+    issued = await auth.login("admin", PASSWORD, client="c")
+    clock.now = START + 99.5
+    assert await auth.check_token(issued.token)
+    reads = counting.reads
+    clock.now = START + 99.9
+    assert await auth.check_token(issued.token)
+    assert counting.reads == reads
+    clock.now = START + 100.0
+    assert not await auth.check_token(issued.token)  # expired, remembered or not
+
+
+async def test_a_token_logged_out_elsewhere_is_refused_within_a_second_here_at_once(db: Database, clock: FakeClock) -> None:
+    auth = Auth(db, make_config(), clock=clock)
+    first = await auth.login("admin", PASSWORD, client="c")
+    assert await auth.check_token(first.token)
+    await delete_everywhere(db)
+    assert await auth.check_token(first.token)  # remembered
+    clock.now = START + VERIFIED_TTL
+    assert not await auth.check_token(first.token)
+    second = await auth.login("admin", PASSWORD, client="c")
+    assert await auth.check_token(second.token)
+    await auth.logout(second.token)
+    assert not await auth.check_token(second.token)
+
+
+async def test_the_memory_is_bounded(db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(waporta.auth, "_CACHE_MAX", 3)
+    auth = Auth(db, make_config(), clock=clock)
+    raws = [(await auth.create_key(f"k{n}"))[1] for n in range(5)]
+    for raw in raws:
+        assert await auth.check_api_key(raw)
+    assert len(auth._keys) <= 3
