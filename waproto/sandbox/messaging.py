@@ -16,7 +16,17 @@ device 0 (``waproto.sandbox.phone.SimPhone``, built on the account's keys kept i
 otherwise to the device's offline queue. What a phone answers (receipts, an echo bot's reply, its ack
 bookkeeping) is submitted in turn as sent by that phone. One lock serialises the loop, so phones and
 queues see stanzas in a single order; a bound on stanzas per submission stops two echo bots from
-talking forever. Phones' Signal state and logs are saved under ``phones/`` in the state directory.
+talking forever.
+
+Persistence, with a state directory: each phone's Signal state and log live under ``phones/`` as a
+snapshot ``<phone>.json`` and a journal ``<phone>.jsonl`` (``waproto.sandbox.journal``). When a submission
+is done, each phone it touched appends one change record (``SimPhone.export_changes``: the sessions,
+sender keys and log entries that changed), so saving costs what one message changed, not the whole log;
+the network's own changes are journalled by the network (``state``). A phone's files are read, replayed
+and compacted when the phone is first used after a start, and compacted again whenever its journal
+outgrows its snapshot. So nothing is lost when the process dies after a submission finished (the same
+point at which whole files were rewritten before); nothing is ``fsync``-ed. Offline queues are memory
+only: what waited for a disconnected companion is gone after a restart.
 
 This module is not the routing logic (``routing``), the phone (``phone``) or the connection (``connection``);
 it only moves stanzas between them.
@@ -24,10 +34,9 @@ it only moves stanzas between them.
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
 from collections import deque
-from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import trio
@@ -38,6 +47,7 @@ from waproto.jid import GROUP_SERVER, JID
 from waproto.media import encrypt_media
 from waproto.sandbox.connection import Connection, ConnectionClosed
 from waproto.sandbox.iqs import error_iq
+from waproto.sandbox.journal import Journal
 from waproto.sandbox.phone import MEDIA_KINDS, PhoneKeys, SimPhone
 from waproto.sandbox.phone_log import LogEntry, media_fields
 from waproto.sandbox.routing import (
@@ -48,7 +58,7 @@ from waproto.sandbox.routing import (
     route_message,
     route_receipt,
 )
-from waproto.sandbox.state import AccountState, write_json
+from waproto.sandbox.state import AccountState
 from waproto.sandbox.usync import answer_prekey_fetch, answer_usync
 
 if TYPE_CHECKING:
@@ -69,6 +79,7 @@ class Messaging:
         self.sandbox = sandbox
         self.queues = OfflineQueues()
         self.phones: dict[str, SimPhone] = {}
+        self._journals: dict[str, Journal] = {}
         self._lock = trio.Lock()
 
     def install(self) -> None:
@@ -92,33 +103,61 @@ class Messaging:
         state = self.sandbox.network.accounts.get(phone)
         if state is None:
             raise LocalProtocolError(f"no account {phone}")
-        sim = SimPhone(
-            state.account,
-            self.sandbox.network,
-            rng=self.sandbox.rng,
-            keys=PhoneKeys(state.identity, state.registration_id, state.signed_pre_key, state.pre_keys),
-            echo=state.bot == "echo",
+        network = self.sandbox.network
+        keys = PhoneKeys(
+            state.identity,
+            state.registration_id,
+            state.signed_pre_key,
+            state.pre_keys,
+            on_used=functools.partial(network.pre_key_used, phone),
         )
-        saved = self._phone_file(state)
-        if saved is not None and saved.exists():
-            try:
-                await sim.import_state(json.loads(saved.read_text(encoding="utf-8")))
-            except (OSError, ValueError, DecodeError) as exc:
-                log.warning("phone %s: saved state unreadable, starting afresh: %s", phone, exc)
+        sim = SimPhone(state.account, network, rng=self.sandbox.rng, keys=keys, echo=state.bot == "echo")
+        journal = self._journal(state)
+        if journal is not None:
+            await self._restore(sim, journal)
+            self._journals[phone] = journal
         self.phones[phone] = sim
         return sim
 
-    def _phone_file(self, state: AccountState) -> Path | None:
+    def _journal(self, state: AccountState) -> Journal | None:
         directory = self.sandbox.network.state_dir
-        return None if directory is None else directory / "phones" / f"{state.phone}.json"
+        return None if directory is None else Journal(directory / "phones" / f"{state.phone}.json")
+
+    async def _restore(self, sim: SimPhone, journal: Journal) -> None:
+        """Load a phone's snapshot, replay its journal, and compact (a new phone writes its first snapshot)."""
+        phone = sim.account.phone
+        try:
+            loaded = journal.load()
+        except (OSError, ValueError) as exc:
+            log.warning("phone %s: saved state unreadable, starting afresh: %s", phone, exc)
+        else:
+            try:
+                if loaded.snapshot is not None:
+                    await sim.import_state(loaded.snapshot)
+            except DecodeError as exc:
+                log.warning("phone %s: saved state unreadable, starting afresh: %s", phone, exc)
+            else:
+                for number, record in enumerate(loaded.records, 1):
+                    try:
+                        await sim.apply_changes(record)
+                    except DecodeError as exc:
+                        left = len(loaded.records) - number
+                        log.warning("phone %s: journal record %d unreadable (%d after it skipped): %s", phone, number, left, exc)
+                        break
+        journal.compact(await sim.export_state())
 
     async def _save_phones(self, phones: set[str]) -> None:
-        self.sandbox.network.save()
+        """Append each touched phone's changes to its journal (or compact it, once it outgrew the snapshot)."""
         for phone in phones:
-            state = self.sandbox.network.accounts.get(phone)
-            path = None if state is None else self._phone_file(state)
-            if path is not None:
-                write_json(path, await self.phones[phone].export_state())
+            journal = self._journals.get(phone)
+            sim = self.phones.get(phone)
+            if journal is None or sim is None:
+                continue
+            changes = await sim.export_changes()
+            if journal.should_compact():
+                journal.compact(await sim.export_state())
+            elif changes is not None:
+                journal.append(changes)
 
     # ----------------------------------------------------------------- the loop
 
@@ -235,9 +274,7 @@ class Messaging:
     async def _prekeys(self, connection: Connection, iq: Node) -> Node:
         if connection.device is None:
             return error_iq(iq, 401, "not-authorized")
-        answer = answer_prekey_fetch(iq, self.sandbox.network)
-        self.sandbox.network.save()
-        return answer
+        return answer_prekey_fetch(iq, self.sandbox.network)  # the network journals the prekeys it hands out
 
     async def _groups(self, connection: Connection, iq: Node) -> Node:
         if connection.device is None:

@@ -17,6 +17,11 @@ registry. It reads the network (device lists, other devices' bundles, groups) th
   there is no session yet, ``msg`` otherwise, padded plaintexts; to a group, the sender-key distribution
   to member devices that lack it and one ``skmsg`` for all.
 
+- :meth:`SimPhone.export_state` / :meth:`SimPhone.import_state` give and take the whole learnt state
+  (sessions, identities, sender keys, log); :meth:`SimPhone.export_changes` gives only what changed since
+  it was last asked and :meth:`SimPhone.apply_changes` replays that (``waproto.sandbox.phone_store``), so
+  an owner can persist a phone by appending small records.
+
 Session addresses are local: every device is named by its account's phone number and device id, whether
 the stanza spoke of it by phone number or LID. The phone never sends ``<device-identity>``: a primary device
 has none. Message ids are ``3EB0`` and 18 hex digits from the injected ``rng``.
@@ -28,8 +33,6 @@ the media store returned, :meth:`SimPhone.open_media` decrypts a blob the caller
 
 from __future__ import annotations
 
-import base64
-import binascii
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +44,16 @@ from waproto.jid import DEFAULT_USER_SERVER, GROUP_SERVER, JID, parse_jid
 from waproto.media import EncryptedMediaInfo, decrypt_media
 from waproto.proto import Message, decode
 from waproto.sandbox.phone_log import Direction, LogEntry, ReceiptState, kind_of, media_fields
+from waproto.sandbox.phone_store import (
+    PhoneSenderKeys,
+    PhoneStore,
+    dump_identities,
+    dump_sender_keys,
+    dump_sessions,
+    dump_skdm_sent,
+    parse_changes,
+    parse_state,
+)
 from waproto.sandbox.registry import (
     Account,
     DeviceKeys,
@@ -52,8 +65,6 @@ from waproto.sandbox.registry import (
     take_bundle,
 )
 from waproto.signal import (
-    MemorySenderKeyStore,
-    MemorySignalStore,
     ProtocolAddress,
     SenderKeyName,
     create_distribution_message,
@@ -72,8 +83,6 @@ from waproto.signal import (
 )
 from waproto.signal.curve import KeyPair
 from waproto.signal.keys import MAX_PRE_KEY_ID, PreKeyRecord, SignedPreKeyRecord
-from waproto.signal.sender_keys import SenderKeyRecord
-from waproto.signal.session import SessionRecord
 
 __all__ = ["MEDIA_KINDS", "SEND_CACHE", "DecryptFailure", "PhoneKeys", "Received", "SimPhone"]
 
@@ -132,30 +141,20 @@ class Received:
         self.out: list[Node] = out if out is not None else []
 
 
-class _SenderKeys(MemorySenderKeyStore):
-    """A memory sender-key store that remembers which names it holds (for :meth:`SimPhone.export_state`)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: set[SenderKeyName] = set()
-
-    async def store_sender_key(self, name: SenderKeyName, record: SenderKeyRecord) -> None:
-        self.names.add(name)
-        await super().store_sender_key(name, record)
-
-
 @dataclass(frozen=True, slots=True)
 class PhoneKeys:
     """Key material a phone is built from when its owner (the network state) already holds it.
 
     ``pre_keys`` is **shared, not copied**: the phone deletes a one-time prekey from this very dict when
-    a ``pkmsg`` uses it, so the owner sees (and persists) the deletion.
+    a ``pkmsg`` uses it, so the owner sees the deletion, and then calls ``on_used`` with its id (so the
+    owner can persist it).
     """
 
     identity: KeyPair
     registration_id: int
     signed_pre_key: SignedPreKeyRecord
     pre_keys: dict[int, PreKeyRecord]
+    on_used: Callable[[int], None] | None = None
 
 
 class SimPhone:
@@ -198,15 +197,21 @@ class SimPhone:
             generate = pre_keys
         else:
             generate = 0
-        self.store = MemorySignalStore(keys.identity, keys.registration_id)
-        self.store.pre_keys = keys.pre_keys
+        self.store = PhoneStore(keys.identity, keys.registration_id, keys.pre_keys, keys.on_used)
         self._signed = keys.signed_pre_key
         self.store.signed_pre_keys[keys.signed_pre_key.key_id] = keys.signed_pre_key
-        self.sender_keys = _SenderKeys()
+        self.sender_keys = PhoneSenderKeys()
         self._next_pre_key = max(keys.pre_keys, default=0) % MAX_PRE_KEY_ID + 1
         self._fresh: list[OneTimePreKey] = self.new_pre_keys(generate)
         self._skdm_sent: dict[JID, set[JID]] = {}
         self._sent: dict[str, tuple[JID, Message]] = {}
+        # What changed since the last export (see export_changes): log entries from _log_saved on are
+        # new, _log_changed holds the positions of older ones that moved on; groups whose skdm_sent changed.
+        self._log_saved = 0
+        self._log_changed: set[int] = set()
+        self._skdm_changed: set[JID] = set()
+        # The newest log position of each (message id, direction), for find().
+        self._positions: dict[tuple[str, str], int] = {}
 
     # ----------------------------------------------------------------- identity and keys
 
@@ -300,7 +305,7 @@ class SimPhone:
         self._sent[message_id] = (chat, message)
         while len(self._sent) > SEND_CACHE:
             del self._sent[next(iter(self._sent))]
-        self.log.append(LogEntry.make(message_id, "out", chat, self.device, now, message, "pending"))
+        self._add_to_log(LogEntry.make(message_id, "out", chat, self.device, now, message, "pending"))
         return node
 
     async def _encrypt_for(self, device: JID, plaintext: bytes) -> Node | None:
@@ -355,6 +360,7 @@ class SimPhone:
                 if enc is not None:
                     participants.append(Node("to", {"jid": device}, [enc]))
                     have.add(device)
+                    self._skdm_changed.add(group_jid)
         skmsg = await group_encrypt(self.sender_keys, name, pad(message.SerializeToString(), self.rng))
         enc_attrs: dict[str, str | JID] = {"v": "2", "type": "skmsg"}
         mediatype = _mediatype(message)
@@ -372,10 +378,13 @@ class SimPhone:
         if node.tag == "receipt":
             return await self._receive_receipt(node, now)
         if node.tag == "ack" and node.attrs.get("class") == "message":
-            entry = self.find(str(node.attrs.get("id", "")), "out")
-            if entry is not None:
-                error = node.attrs.get("error")
-                entry.advance("server" if error is None else "failed", detail=str(error or ""))
+            position = self._position(str(node.attrs.get("id", "")), "out")
+            if position is None:
+                return Received()
+            entry = self.log[position]
+            error = node.attrs.get("error")
+            entry.advance("server" if error is None else "failed", detail=str(error or ""))
+            self._log_changed.add(position)
             return Received(entry)
         return Received()
 
@@ -413,7 +422,7 @@ class SimPhone:
             chat = _parse(destination) or chat
         direction: Direction = "out" if own else "in"
         entry = LogEntry.make(message_id, direction, chat, sender_pn, now, content, "received")
-        self.log.append(entry)
+        self._add_to_log(entry)
         if self.auto_read and not own:
             read = {**receipt_attrs, "type": "read", "t": str(now)}
             out.append(Node("receipt", read))
@@ -485,10 +494,11 @@ class SimPhone:
         state = _RECEIPT_STATES.get(str(kind))
         entry = None
         for message_id in ids:
-            found = self.find(message_id, "out")
-            if found is not None and state is not None:
-                found.advance(state, by=str(node.attrs.get("participant") or node.attrs.get("from", "")))
-                entry = found
+            position = self._position(message_id, "out")
+            if position is not None and state is not None:
+                entry = self.log[position]
+                entry.advance(state, by=str(node.attrs.get("participant") or node.attrs.get("from", "")))
+                self._log_changed.add(position)
         return Received(entry)
 
     async def _resend(self, node: Node, message_id: str, now: int) -> Received:
@@ -499,9 +509,10 @@ class SimPhone:
             return Received()
         chat, message = sent
         device = JID(asking.user, asking.server, device=asking.device)
-        self.store.sessions.pop(self._address(device), None)
+        self.store.forget_session(self._address(device))
         if chat.server == GROUP_SERVER:
             self._skdm_sent.get(chat, set()).discard(device)
+            self._skdm_changed.add(chat)
             fresh = Message()
             fresh.CopyFrom(message)
             return Received(out=[await self.send_message(chat, fresh, now=now, message_id=message_id)])
@@ -515,64 +526,109 @@ class SimPhone:
 
     async def export_state(self) -> dict[str, Any]:
         """What the phone learnt, JSON-ready: sessions, peer identities, sender keys, which devices hold
-        its sender keys, and the log. Key material of its own is not included (that is :class:`PhoneKeys`,
-        kept by the owner); prekeys used up are gone from the owner's dict already."""
-        sender_keys = []
-        for name in sorted(self.sender_keys.names, key=str):
-            record = await self.sender_keys.load_sender_key(name)
-            if record is not None:
-                sender = [name.sender.name, name.sender.device_id]
-                sender_keys.append([name.group_id, sender, _b64(record.serialize())])
+        its sender keys, and the log (the state form of ``waproto.sandbox.phone_store``). Key material of
+        its own is not included (that is :class:`PhoneKeys`, kept by the owner); prekeys used up are gone
+        from the owner's dict already. Does not change what :meth:`export_changes` reports."""
         return {
-            "sessions": [[a.name, a.device_id, _b64(r.serialize())] for a, r in self.store.sessions.items()],
-            "identities": [[a.name, a.device_id, key.hex()] for a, key in self.store.identities.items()],
-            "sender_keys": sender_keys,
-            "skdm_sent": {
-                str(group): sorted(str(d) for d in devices) for group, devices in self._skdm_sent.items()
-            },
+            "sessions": dump_sessions(self.store.sessions, self.store.sessions),
+            "identities": dump_identities(self.store.identities, self.store.identities),
+            "sender_keys": await dump_sender_keys(self.sender_keys, self.sender_keys.names),
+            "skdm_sent": dump_skdm_sent(self._skdm_sent, self._skdm_sent),
             "log": [entry.to_state() for entry in self.log],
         }
 
+    async def export_changes(self) -> dict[str, Any] | None:
+        """What changed since the last :meth:`export_changes` (or :meth:`import_state`), as a change record
+        of ``waproto.sandbox.phone_store``, or None when nothing did; the phone then counts it as saved.
+
+        Tracked: sessions stored or dropped, identities saved, sender keys stored, devices given the sender
+        key, log entries added and entries whose receipt state this phone moved on. (A decrypted media
+        plaintext is never persisted; an entry changed from outside the phone's methods is saved with
+        the next whole state.)"""
+        changes = self.store.take_changes()
+        if self.sender_keys.changed:
+            changes["sender_keys"] = await dump_sender_keys(self.sender_keys, self.sender_keys.changed)
+            self.sender_keys.changed.clear()
+        if self._skdm_changed:
+            changes["skdm_sent"] = dump_skdm_sent(self._skdm_sent, self._skdm_changed)
+            self._skdm_changed.clear()
+        positions = sorted({p for p in self._log_changed if p < self._log_saved} | set(range(self._log_saved, len(self.log))))
+        if positions:
+            changes["log_at"] = [[p, self.log[p].to_state()] for p in positions]
+        self._log_changed.clear()
+        self._log_saved = len(self.log)
+        return changes or None
+
     async def import_state(self, data: Any) -> None:
-        """Restore what :meth:`export_state` returned (into a phone built from the same keys).
+        """Restore what :meth:`export_state` returned (into a phone built from the same keys); what is
+        restored counts as saved.
 
         Raises ``DecodeError`` for data that is not such a state; the phone is then unchanged."""
-        try:
-            sessions = {
-                ProtocolAddress(n, d): SessionRecord.deserialize(_unb64(r)) for n, d, r in data["sessions"]
-            }
-            identities = {ProtocolAddress(n, d): bytes.fromhex(k) for n, d, k in data["identities"]}
-            sender_keys = [
-                (SenderKeyName(g, ProtocolAddress(s[0], s[1])), SenderKeyRecord.deserialize(_unb64(r)))
-                for g, s, r in data["sender_keys"]
-            ]
-            skdm_sent = {parse_jid(g): {parse_jid(d) for d in ds} for g, ds in data["skdm_sent"].items()}
-            log = [LogEntry.from_state(item) for item in data["log"]]
-        except (
-            KeyError,
-            TypeError,
-            ValueError,
-            AttributeError,
-            binascii.Error,
-            LocalProtocolError,
-            DecodeError,
-        ) as exc:
-            raise DecodeError(f"not a simulated phone's state: {exc!r}") from exc
-        self.store.sessions.update(sessions)
-        self.store.identities.update(identities)
-        for name, record in sender_keys:
+        state = parse_state(data)
+        self.store.sessions.update(state.sessions)
+        self.store.identities.update(state.identities)
+        for name, record in state.sender_keys:
             await self.sender_keys.store_sender_key(name, record)
-        self._skdm_sent.update(skdm_sent)
-        self.log = log
+        self._skdm_sent.update(state.skdm_sent)
+        self.log = state.log
+        self._reindex()
+        self._forget_changes()
+
+    async def apply_changes(self, data: Any) -> None:
+        """Replay a change record :meth:`export_changes` returned, on top of the state it followed; what
+        it changes counts as saved. Replaying a record twice is harmless.
+
+        Raises ``DecodeError`` for anything else (a log position past the end included); the phone is
+        then unchanged."""
+        changes = parse_changes(data)
+        length = len(self.log)
+        for position, _ in changes.log_at:
+            if position > length:
+                raise DecodeError(f"a change record puts a log entry at {position}, past the end ({length})")
+            length = max(length, position + 1)
+        self.store.sessions.update(changes.sessions)
+        for address in changes.sessions_removed:
+            self.store.sessions.pop(address, None)
+        self.store.identities.update(changes.identities)
+        for name, record in changes.sender_keys:
+            await self.sender_keys.store_sender_key(name, record)
+        self._skdm_sent.update(changes.skdm_sent)
+        for position, entry in changes.log_at:
+            if position == len(self.log):
+                self.log.append(entry)
+            else:
+                self.log[position] = entry
+        self._reindex()
+        self._forget_changes()
+
+    def _forget_changes(self) -> None:
+        self.store.forget_changes()
+        self.sender_keys.changed.clear()
+        self._skdm_changed.clear()
+        self._log_changed.clear()
+        self._log_saved = len(self.log)
 
     # ----------------------------------------------------------------- the log
 
+    def _add_to_log(self, entry: LogEntry) -> None:
+        self._positions[(entry.id, entry.direction)] = len(self.log)
+        self.log.append(entry)
+
+    def _reindex(self) -> None:
+        self._positions = {(entry.id, entry.direction): i for i, entry in enumerate(self.log)}
+
+    def _position(self, message_id: str, direction: str) -> int | None:
+        position = self._positions.get((message_id, direction))
+        if position is not None and position < len(self.log) and self.log[position].id == message_id:
+            return position
+        return None
+
     def find(self, message_id: str, direction: str | None = None) -> LogEntry | None:
         """The newest log entry with ``message_id`` (and ``direction``, if given)."""
-        for entry in reversed(self.log):
-            if entry.id == message_id and direction in (None, entry.direction):
-                return entry
-        return None
+        found = [
+            p for p in (self._position(message_id, d) for d in ((direction,) if direction else ("in", "out"))) if p is not None
+        ]
+        return self.log[max(found)] if found else None
 
     def log_lines(self) -> list[str]:
         """The log, one readable line per entry."""
@@ -599,14 +655,6 @@ class SimPhone:
 
 
 # --------------------------------------------------------------------- helpers
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.b64decode(text.encode("ascii"), validate=True)
 
 
 def _jid(node: Node, name: str) -> JID | None:

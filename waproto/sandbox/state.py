@@ -8,9 +8,17 @@ uploaded. The network also holds the sandbox's certificate keys: the root key pa
 what clients must trust), an intermediate key and the server's Noise static key.
 
 :class:`Network` implements :class:`waproto.sandbox.registry.Registry` (the view the usync answers, the
-router and the simulated phones read). With a state directory it persists itself as JSON files there
-(``root_key.json`` for the root key, ``network.json`` for the rest, both mode 0600, written atomically);
-:meth:`Network.open` loads them, or creates a new network on first start.
+router and the simulated phones read). With a state directory it persists itself as JSON files there,
+all mode 0600: ``root_key.json`` for the root key, ``network.json`` (a snapshot, written atomically) and
+``network.jsonl`` (its journal, ``waproto.sandbox.journal``) for the rest. :meth:`Network.open` loads
+them, or creates a new network on first start, and compacts (writes the snapshot, empties the journal).
+
+What is saved when (nothing is lost when the process dies once a method has returned; nothing is
+``fsync``-ed): the frequent changes, a one-time prekey handed out (:meth:`Network.take_pre_key`) and a
+phone's prekey used up by a ``pkmsg`` (:meth:`Network.pre_key_used`), each append one small record to the
+journal at once; the rare ones (accounts, companions linked or unlinked, groups, keys uploaded, which
+call :meth:`Network.save`) write the whole snapshot at once. The journal is compacted when it outgrows the
+snapshot, so the cost of saving stays proportional to what changed.
 
 This module is not the server (no connections, no trio) and not the linking protocol (``linking``).
 Randomness and time are parameters.
@@ -19,8 +27,6 @@ Randomness and time are parameters.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +35,7 @@ from typing import Any, Final
 from waproto.errors import LocalProtocolError
 from waproto.jid import DEFAULT_USER_SERVER, GROUP_SERVER, HIDDEN_USER_SERVER, JID
 from waproto.noise import build_cert_chain
+from waproto.sandbox.journal import Journal, Loaded, write_json
 from waproto.sandbox.registry import Account, DeviceKeys, Group, OneTimePreKey, SignedPreKey
 from waproto.signal import curve
 from waproto.signal.curve import KeyPair
@@ -164,8 +171,8 @@ class AccountState:
 class Network:
     """The whole simulated network; a :class:`~waproto.sandbox.registry.Registry`.
 
-    Make one with :meth:`open` (a state directory, or None for memory only). Mutating methods save at once
-    when there is a state directory.
+    Make one with :meth:`open` (a state directory, or None for memory only). With a state directory,
+    mutating methods save at once: a journal record or the whole snapshot (see the module docstring).
     """
 
     def __init__(
@@ -183,6 +190,7 @@ class Network:
         self.accounts: dict[str, AccountState] = {}
         self._by_lid: dict[str, AccountState] = {}
         self.groups: dict[JID, Group] = {}
+        self._journal = None if state_dir is None else Journal(state_dir / NETWORK_FILE)
 
     # ----------------------------------------------------------------- creation and persistence
 
@@ -207,9 +215,11 @@ class Network:
             root = KeyPair.from_private(bytes(root_private))
         else:
             root = curve.generate_key_pair(rng)
-        network_file = None if path is None else path / NETWORK_FILE
-        if network_file is not None and network_file.exists():
-            network = cls._from_json(_load_json(network_file), root=root, state_dir=path)
+        loaded = None if path is None else _load(Journal(path / NETWORK_FILE))
+        if loaded is not None and loaded.snapshot is not None:
+            network = cls._from_json(loaded.snapshot, root=root, state_dir=path)
+            for record in loaded.records:
+                network._replay(record)
         else:
             network = cls(
                 root=root,
@@ -235,9 +245,40 @@ class Network:
         )
 
     def save(self) -> None:
-        """Write ``network.json`` (atomically, mode 0600) when there is a state directory."""
-        if self.state_dir is not None:
-            write_json(self.state_dir / NETWORK_FILE, self._to_json())
+        """Write the whole ``network.json`` (atomically, mode 0600) and empty its journal, when there is a
+        state directory. Every method that changes something rare calls it."""
+        if self._journal is not None:
+            self._journal.compact(self._to_json())
+
+    def _record(self, record: dict[str, Any]) -> None:
+        """Append one change record to the journal (compacting instead when the journal outgrew the snapshot)."""
+        if self._journal is None:
+            return
+        if self._journal.should_compact():
+            self.save()
+        else:
+            self._journal.append(record)
+
+    def _replay(self, record: Any) -> None:
+        """Apply a journal record (idempotent: a record the snapshot already holds changes nothing)."""
+        try:
+            if "take" in record:
+                phone, device, key_id = record["take"]
+                state = self.accounts.get(phone)
+                if state is not None and device == 0:
+                    state.published = [k for k in state.published if k != key_id]
+                elif state is not None and device in state.companions:
+                    companion = state.companions[device]
+                    companion.pre_keys[:] = [k for k in companion.pre_keys if k.key_id != key_id]
+            elif "used" in record:
+                phone, key_id = record["used"]
+                state = self.accounts.get(phone)
+                if state is not None:
+                    state.pre_keys.pop(key_id, None)
+            else:
+                raise ValueError(f"unknown record {sorted(record)}")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateError(f"network.jsonl holds a record that is not the sandbox's: {exc!r}") from exc
 
     # ----------------------------------------------------------------- accounts and devices
 
@@ -350,8 +391,16 @@ class Network:
             if companion is not None and companion.pre_keys:
                 taken = companion.pre_keys.pop(0)
         if taken is not None:
-            self.save()
+            self._record({"take": [state.phone, device.device, taken.key_id]})
         return taken
+
+    def pre_key_used(self, phone: str, key_id: int) -> None:
+        """A ``pkmsg`` used up the phone's one-time prekey ``key_id``: forget its private half (if still
+        there) and journal that. The phone (``PhoneKeys.on_used``) calls it."""
+        state = self.accounts.get(phone)
+        if state is not None:
+            state.pre_keys.pop(key_id, None)
+            self._record({"used": [phone, key_id]})
 
     def group(self, jid: JID) -> Group | None:
         """The group with this JID, or None."""
@@ -401,18 +450,11 @@ def _load_json(path: Path) -> Any:
         raise StateError(f"cannot read {path}: {exc}") from exc
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` atomically, mode 0600 (creating the directory)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+def _load(journal: Journal) -> Loaded:
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=1, sort_keys=True)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return journal.load()
+    except (OSError, ValueError) as exc:
+        raise StateError(f"cannot read {journal.snapshot}: {exc}") from exc
 
 
 def _spk_json(spk: SignedPreKey) -> dict[str, Any]:

@@ -123,6 +123,49 @@ async def test_phones_survive_a_restart(tmp_path: Path) -> None:
     assert [e.text for e in alice.log if e.direction == "in"] == ["reply"]
 
 
+async def test_phones_are_journalled_and_a_torn_last_record_is_ignored(tmp_path: Path) -> None:
+    sandbox = make_sandbox(tmp_path)
+    await sandbox.messaging.send_text(A, jid(B), "first")
+    phones = tmp_path / "phones"
+    snapshots = {name: (tmp_path / name).read_bytes() for name in ("network.json", f"phones/{A}.json", f"phones/{B}.json")}
+    await sandbox.messaging.send_text(A, jid(B), "second")
+    await sandbox.messaging.send_text(A, jid(B), "third")
+    for name, content in snapshots.items():
+        assert (tmp_path / name).read_bytes() == content, f"{name} was rewritten"
+    journal = (phones / f"{B}.jsonl").read_bytes()
+    assert journal.count(b"\n") == 3  # one record per submission that touched the phone
+    last = journal[: -1].rsplit(b"\n", 1)[1]
+    (phones / f"{B}.jsonl").write_bytes(journal[: len(journal) - len(last) // 2])  # died writing the third
+    restarted = make_sandbox(tmp_path, seed=5)
+    bob = await restarted.messaging.phone(B)
+    assert [e.text for e in bob.log] == ["first", "second"]
+    assert (phones / f"{B}.jsonl").read_bytes() == b""  # replayed and compacted on start
+    alice = await restarted.messaging.phone(A)
+    assert [(e.text, e.state) for e in alice.log] == [("first", "delivered"), ("second", "delivered"), ("third", "delivered")]
+    await restarted.messaging.send_text(A, jid(B), "after")  # bob's session is one step behind: still fine
+    assert [e.text for e in bob.log] == ["first", "second", "after"]
+    assert alice.log[-1].state == "delivered"
+    again = make_sandbox(tmp_path, seed=6)
+    assert [e.text for e in (await again.messaging.phone(B)).log] == ["first", "second", "after"]
+
+
+async def test_unreadable_phone_files_start_afresh_or_keep_what_was_read(tmp_path: Path) -> None:
+    sandbox = make_sandbox(tmp_path)
+    await sandbox.messaging.send_text(A, jid(B), "first")
+    await sandbox.messaging.send_text(A, jid(B), "second")
+    phones = tmp_path / "phones"
+    with (phones / f"{B}.jsonl").open("a") as out:
+        out.write('{"log_at": [[7, {}]]}\n')  # well-formed JSON, not a record that fits
+    bob = await make_sandbox(tmp_path, seed=5).messaging.phone(B)
+    assert [e.text for e in bob.log] == ["first", "second"]
+    (phones / f"{B}.json").write_text("[]")
+    bob = await make_sandbox(tmp_path, seed=6).messaging.phone(B)
+    assert bob.log == []
+    (phones / f"{B}.json").write_text("{")
+    bob = await make_sandbox(tmp_path, seed=7).messaging.phone(B)
+    assert bob.log == []
+
+
 async def test_groups_from_the_control_side() -> None:
     sandbox = make_sandbox()
     group = sandbox.messaging.create_group("Trio", [A, B, E])

@@ -539,3 +539,70 @@ async def test_a_phone_never_raises_on_garbage(node: Node) -> None:
     # still works afterwards
     await net.send(alice.device, await alice.send_text(bob.account.jid, "fine", now=2))
     assert bob.log[-1].text == "fine"
+
+
+async def test_changes_replayed_on_the_last_state_give_the_same_state() -> None:
+    import json
+
+    from waproto.errors import DecodeError
+    from waproto.sandbox.phone import PhoneKeys
+
+    net = Net()
+    alice, bob = net.add("15550001111", "Alice"), net.add("15550002222")
+    group = net.registry.add_group(
+        new_group(net.registry, group_id="99", subject="g", creator=alice.account.jid, participants=[bob.account.jid], now=1)
+    )
+    base = {p.device: await p.export_state() for p in (alice, bob)}
+    assert await alice.export_changes() is None  # nothing happened yet
+    records: dict[JID, list[object]] = {alice.device: [], bob.device: []}
+
+    async def note() -> None:
+        for phone in (alice, bob):
+            change = await phone.export_changes()
+            if change is not None:
+                records[phone.device].append(json.loads(json.dumps(change)))
+
+    one = await alice.send_text(bob.account.jid, "one", now=net.now)
+    await net.send(alice.device, one)
+    await note()
+    assert [p for p, _ in records[alice.device][-1]["log_at"]] == [0]  # type: ignore[index]
+    await net.send(bob.device, await bob.send_text(alice.account.jid, "two", now=net.now))
+    await net.send(bob.device, Node("receipt", {"id": one.attrs["id"], "to": alice.account.jid, "type": "read"}))
+    await note()
+    update = records[alice.device][-1]
+    assert [p for p, _ in update["log_at"]] == [0, 1]  # type: ignore[index]  # "one" was read, "two" is new
+    assert update["log_at"][0][1]["state"] == "read"  # type: ignore[index]
+    await net.send(alice.device, await alice.send_text(group.jid, "three", now=net.now))
+    await note()
+    assert "sender_keys" in records[alice.device][-1]  # type: ignore[operator]
+    assert "skdm_sent" in records[alice.device][-1]  # type: ignore[operator]
+    assert await alice.export_changes() is None
+
+    for phone in (alice, bob):
+        keys = PhoneKeys(phone.store.identity, phone.registration_id, phone._signed, phone.store.pre_keys)
+        reborn = SimPhone(phone.account, net.registry, rng=net.rng, keys=keys)
+        await reborn.import_state(base[phone.device])
+        for record in records[phone.device] + records[phone.device][-1:]:  # the last one twice: harmless
+            await reborn.apply_changes(record)
+        assert await reborn.export_state() == await phone.export_state()
+        assert await reborn.export_changes() is None  # what was replayed counts as saved
+        assert reborn.find(phone.log[-1].id) is not None
+    stale = records[bob.device][-1]
+    for bad in ([], {"log_at": [[99, stale["log_at"][0][1]]]}, {"log_at": [[-1, {}]]}, {"sessions": [["x", 0, "!!"]]}):  # type: ignore[index]
+        with pytest.raises(DecodeError):
+            await reborn.apply_changes(bad)
+    assert await reborn.export_state() == await bob.export_state()
+
+
+async def test_a_retry_drops_the_session_and_the_change_says_so() -> None:
+    net = Net()
+    alice, bob = net.add("15550001111"), net.add("15550002222")
+    stanza = await alice.send_text(bob.account.jid, "hello", now=net.now)
+    await net.send(alice.device, stanza)
+    await alice.export_changes()
+    net.registry.devices[bob.account.phone][0] = None  # bob's keys are gone: no new session can be made
+    retry = Node("receipt", {"id": stanza.attrs["id"], "from": bob.device, "type": "retry"})
+    received = await alice.receive(retry, now=net.now)
+    assert received.out == []
+    change = await alice.export_changes()
+    assert change == {"sessions_removed": [["15550002222", 0]]}

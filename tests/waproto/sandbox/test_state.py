@@ -140,3 +140,85 @@ def test_unreadable_state_is_a_state_error(tmp_path: Path, name: str, content: s
     (tmp_path / name).write_text(content)
     with pytest.raises(StateError):
         Network.open(tmp_path, rng=rng().randbytes)
+
+
+def test_prekeys_handed_out_are_journalled_not_rewritten(tmp_path: Path) -> None:
+    network = Network.open(tmp_path, rng=rng().randbytes)
+    state = network.create_account("15550001111", rng=rng(2).randbytes, now=NOW)
+    network.add_companion("15550001111", companion(1))
+    snapshot = (tmp_path / NETWORK_FILE).read_bytes()
+    phone = JID("15550001111", "s.whatsapp.net")
+    first = network.take_pre_key(phone)
+    second = network.take_pre_key(phone.with_device(1))
+    assert first is not None
+    assert second is not None
+    used = next(iter(state.pre_keys))
+    network.pre_key_used("15550001111", used)
+    network.pre_key_used("19999999999", 1)  # no such account: nothing to record
+    assert (tmp_path / NETWORK_FILE).read_bytes() == snapshot  # only the journal grew
+    lines = [json.loads(line) for line in (tmp_path / "network.jsonl").read_text().splitlines()]
+    assert lines == [{"take": ["15550001111", 0, first.key_id]}, {"take": ["15550001111", 1, 1]}, {"used": ["15550001111", used]}]
+    again = Network.open(tmp_path, rng=rng(9).randbytes)
+    loaded = again.accounts["15550001111"]
+    assert loaded.published == state.published
+    assert first.key_id not in loaded.published
+    assert [k.key_id for k in loaded.companions[1].pre_keys] == [2]
+    assert used not in loaded.pre_keys
+    assert set(loaded.pre_keys) == set(state.pre_keys)
+    assert (tmp_path / "network.jsonl").read_bytes() == b""  # compacted on start
+    assert json.loads((tmp_path / NETWORK_FILE).read_text()) == again._to_json() == network._to_json()
+
+
+def test_a_torn_network_journal_line_is_ignored(tmp_path: Path) -> None:
+    network = Network.open(tmp_path, rng=rng().randbytes)
+    network.create_account("15550001111", rng=rng(2).randbytes, now=NOW)
+    phone = JID("15550001111", "s.whatsapp.net")
+    taken = network.take_pre_key(phone)
+    assert taken is not None
+    with (tmp_path / "network.jsonl").open("a") as out:
+        out.write('{"take": ["15550001111", 0, ')  # died while handing out the next one
+    again = Network.open(tmp_path, rng=rng(9).randbytes)
+    published = again.accounts["15550001111"].published
+    assert published == network.accounts["15550001111"].published
+    assert len(published) == PHONE_PRE_KEYS - 1
+    after = again.take_pre_key(phone)
+    assert after is not None
+    assert after.key_id != taken.key_id
+
+
+def test_a_journal_the_snapshot_already_holds_replays_harmlessly(tmp_path: Path) -> None:
+    network = Network.open(tmp_path, rng=rng().randbytes)
+    network.create_account("15550001111", rng=rng(2).randbytes, now=NOW)
+    network.add_companion("15550001111", companion(1))
+    network.take_pre_key(JID("15550001111", "s.whatsapp.net"))
+    network.take_pre_key(JID("15550001111", "s.whatsapp.net", device=1))
+    journal = (tmp_path / "network.jsonl").read_bytes()
+    network.save()  # the process died after writing the snapshot, before emptying the journal:
+    (tmp_path / "network.jsonl").write_bytes(journal)
+    again = Network.open(tmp_path, rng=rng(9).randbytes)
+    assert again._to_json() == network._to_json()
+
+
+@pytest.mark.parametrize("record", ['{"take": 5}', '{"drop": 1}', '[1]', '{"used": ["1"]}'])
+def test_a_foreign_network_journal_record_is_a_state_error(tmp_path: Path, record: str) -> None:
+    Network.open(tmp_path, rng=rng().randbytes)
+    (tmp_path / "network.jsonl").write_text(record + "\n")
+    with pytest.raises(StateError):
+        Network.open(tmp_path, rng=rng().randbytes)
+
+
+def test_the_network_journal_is_compacted_when_it_outgrows_the_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("waproto.sandbox.journal.COMPACT_MIN_BYTES", 0)
+    network = Network.open(tmp_path, rng=rng().randbytes)
+    state = network.create_account("15550001111", rng=rng(2).randbytes, now=NOW)
+    size = (tmp_path / NETWORK_FILE).stat().st_size
+    sizes = []
+    for key_id in range(1, 2000):
+        network.pre_key_used("15550001111", key_id)
+        sizes.append((tmp_path / "network.jsonl").stat().st_size)
+    assert max(sizes) <= size + 40
+    assert sizes.count(0) >= 2  # compacted (instead of appending) whenever it grew past the snapshot
+    assert state.pre_keys == {}
+    assert Network.open(tmp_path, rng=rng().randbytes)._to_json() == network._to_json()
