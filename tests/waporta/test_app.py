@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 import trio
-from quart import request
+import trio.testing
+from quart import Response, request
 from quart_trio import QuartTrio
 
 from tests import browser
@@ -45,6 +46,9 @@ class FakeClock:
 
 class RoutesPlugin:
     """Routes exercising the app's machinery."""
+
+    def __init__(self) -> None:
+        self.waits_ended: list[str] = []
 
     @hookimpl
     def register_routes(self, hub: Hub, app: QuartTrio) -> None:
@@ -74,6 +78,27 @@ class RoutesPlugin:
         @dashboard_required
         async def admin_only() -> dict[str, Any]:
             return {"admin": True}
+
+        @app.get("/stream")
+        async def stream() -> Response:
+            async def parts() -> AsyncIterator[bytes]:
+                for part in (b"one,", b"two,", b"three"):
+                    yield part
+
+            return Response(parts(), content_type="text/plain")
+
+        @app.get("/digits")
+        async def digits() -> Response:
+            response = Response(b"0123456789", content_type="text/plain")
+            return await response.make_conditional(request, accept_ranges=True, complete_length=10)
+
+        @app.get("/wait")
+        async def wait() -> dict[str, Any]:
+            try:
+                await trio.sleep_forever()
+            finally:
+                self.waits_ended.append("cancelled")
+            return {}  # not reached
 
 
 def make_config(tmp_path: Path, *, default_key: str | None = DEFAULT_KEY) -> Config:
@@ -390,3 +415,82 @@ async def test_doc_renders_its_operations_in_a_browser(chromium: str, tmp_path: 
     assert opened is not None
     assert 'open=""' in opened.group(0)
     assert "Request body (JSON)" in dom
+
+
+# ------------------------------------------------------------------ ASGI: what goes out per request
+
+
+def asgi_scope(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"hub.test"), *(headers or [])],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 3000),
+        "extensions": {},
+    }
+
+
+async def asgi_call(app: QuartTrio, scope: dict[str, Any], *, disconnect: trio.Event | None = None) -> list[Any]:
+    """Run one request through the app's ASGI entry point; the messages it sent."""
+    sent: list[Any] = []
+    received = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        if not received:
+            received = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        if disconnect is not None:
+            await disconnect.wait()
+        else:
+            await trio.sleep_forever()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    return sent
+
+
+async def test_an_answer_in_memory_is_one_body_message_that_ends_the_response(app: QuartTrio) -> None:
+    sent = await asgi_call(app, asgi_scope("/health"))
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[0]["status"] == 200
+    assert (b"content-type", b"application/json") in sent[0]["headers"]
+    assert sent[1]["more_body"] is False
+    assert b'"status":"ok"' in sent[1]["body"]
+
+
+async def test_a_streamed_answer_is_sent_part_by_part(app: QuartTrio) -> None:
+    sent = await asgi_call(app, asgi_scope("/stream"))
+    assert [m["type"] for m in sent] == ["http.response.start", *["http.response.body"] * 4]
+    assert [m["body"] for m in sent[1:]] == [b"one,", b"two,", b"three", b""]
+    assert [m["more_body"] for m in sent[1:]] == [True, True, True, False]
+
+
+async def test_a_range_of_an_answer_in_memory(app: QuartTrio) -> None:
+    sent = await asgi_call(app, asgi_scope("/digits", [(b"range", b"bytes=2-4")]))
+    assert sent[0]["status"] == 206
+    assert (b"content-range", b"bytes 2-4/10") in sent[0]["headers"]
+    assert sent[1] == {"type": "http.response.body", "body": b"234", "more_body": False}
+
+
+async def test_a_client_that_goes_away_cancels_its_request(app: QuartTrio, hub: Hub) -> None:
+    [plugin] = [p for p in hub.plugins.pm.get_plugins() if isinstance(p, RoutesPlugin)]
+    gone = trio.Event()
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(functools.partial(asgi_call, app, asgi_scope("/wait"), disconnect=gone))
+            await trio.testing.wait_all_tasks_blocked()
+            assert plugin.waits_ended == []
+            gone.set()
+    assert plugin.waits_ended == ["cancelled"]
