@@ -25,8 +25,9 @@ sender keys and log entries that changed), so saving costs what one message chan
 the network's own changes are journalled by the network (``state``). A phone's files are read, replayed
 and compacted when the phone is first used after a start, and compacted again whenever its journal
 outgrows its snapshot. So nothing is lost when the process dies after a submission finished (the same
-point at which whole files were rewritten before); nothing is ``fsync``-ed. Offline queues are memory
-only: what waited for a disconnected companion is gone after a restart.
+point at which whole files were rewritten before); nothing is ``fsync``-ed. The offline queues journal
+each stanza as it is queued (``waproto.sandbox.offline``), so what waited for a disconnected companion is
+still delivered when it logs in after a restart.
 
 This module is not the routing logic (``routing``), the phone (``phone``) or the connection (``connection``);
 it only moves stanzas between them.
@@ -48,6 +49,7 @@ from waproto.media import encrypt_media
 from waproto.sandbox.connection import Connection, ConnectionClosed
 from waproto.sandbox.iqs import error_iq
 from waproto.sandbox.journal import Journal
+from waproto.sandbox.offline import open_queues
 from waproto.sandbox.phone import MEDIA_KINDS, PhoneKeys, SimPhone
 from waproto.sandbox.phone_log import LogEntry, media_fields
 from waproto.sandbox.routing import (
@@ -77,7 +79,7 @@ class Messaging:
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
-        self.queues = OfflineQueues()
+        self.queues: OfflineQueues = open_queues(sandbox.network.state_dir)
         self.phones: dict[str, SimPhone] = {}
         self._journals: dict[str, Journal] = {}
         self._lock = trio.Lock()

@@ -173,3 +173,25 @@ async def test_groups_from_the_control_side() -> None:
     alice = await sandbox.messaging.phone(A)
     received = [(e.chat, e.text) for e in alice.log if e.direction == "in"]
     assert received == [(group, "hi all"), (group, "echo: hi all")]  # the echo bot answers in the group
+
+
+async def test_the_offline_queue_survives_a_restart(
+    tmp_path: Path, autojump_clock: trio.abc.Clock, nursery: trio.Nursery
+) -> None:
+    sandbox = make_sandbox(tmp_path)
+    record, keys = signal_companion(1, 21)
+    sandbox.network.add_companion(A, record)
+    device = jid(A).with_device(1)
+    first = await sandbox.messaging.send_text(B, jid(A), "before the restart")
+    assert sandbox.messaging.queues.pending(device) == 1
+    restarted = make_sandbox(tmp_path, seed=5)
+    assert restarted.messaging.queues.pending(device) == 1
+    second = await restarted.messaging.send_text(B, jid(A), "after it")
+    pipe = MemoryPipe()
+    nursery.start_soon(restarted.handle, pipe.server)
+    client = Companion(pipe, keys, root=restarted.root_public_key)
+    await client.handshake(Companion.login_payload(device))
+    nodes = [await client.receive_node() for _ in range(4)]
+    assert [n.tag for n in nodes if n is not None] == ["success", "message", "message", "ib"]
+    assert [n.attrs["id"] for n in nodes[1:3] if n is not None] == [first, second]
+    assert make_sandbox(tmp_path, seed=6).messaging.queues.pending(device) == 0
