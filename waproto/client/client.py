@@ -61,6 +61,7 @@ from waproto.client.events import (
     QRCode,
 )
 from waproto.client.events import Paired as PairedEvent
+from waproto.client.locks import QuickLock
 from waproto.client.settings import ClientSettings, ClientStore, Transport, TransportFactory
 from waproto.client.websocket import TransportClosed, connect_websocket
 from waproto.connection import Connection
@@ -169,7 +170,8 @@ class Client:
         self._conn: Connection | None = None
         self._transport: Transport | None = None
         self._nursery: trio.Nursery | None = None
-        self._send_lock = trio.Lock()
+        self._send_lock = QuickLock()
+        self._reader: trio.lowlevel.Task | None = None
         self._waiters: dict[str, _Waiter] = {}
         self._iq_prefix = f"{int.from_bytes(rng(2), 'big')}.{int.from_bytes(rng(2), 'big')}"
         self._iq_counter = itertools.count(1)
@@ -266,7 +268,7 @@ class Client:
                 except TransportClosed as exc:
                     self._finish("connection_lost", "reconnect", exc.code)
         finally:
-            self._conn = self._transport = self._nursery = None
+            self._conn = self._transport = self._nursery = self._reader = None
             self._qr_scope = None
             self._pairing = None
             ended, self._registering = self._registering, trio.Event()
@@ -293,9 +295,13 @@ class Client:
     # ----------------------------------------------------------------- reading
 
     async def _read_loop(self, conn: Connection, transport: Transport) -> None:
+        # What the handlers send while this task handles a batch is queued and goes out in one write after
+        # it (send_node); a transport with receive_many hands over every message already received at once.
+        self._reader = trio.lowlevel.current_task()
+        receive = getattr(transport, "receive_many", None) or transport.receive
         while True:
             try:
-                data = await transport.receive()
+                data = await receive()
             except TransportClosed as exc:
                 self._finish("connection_lost", "reconnect", exc.code)
                 return
@@ -618,14 +624,29 @@ class Client:
         return Node("iq", {"id": self._new_id(), "xmlns": xmlns, "type": kind, "to": SERVER_JID}, children)
 
     async def send_node(self, node: Node) -> None:
-        """Send one stanza now. ``NotConnected`` when there is no open connection."""
+        """Send one stanza. ``NotConnected`` when there is no open connection, or when it broke before the
+        stanza was written.
+
+        It is queued on the connection at once (so stanzas go out in the order of the calls), then
+        everything queued is written in one transport ``send`` (stanzas that other tasks queued meanwhile
+        go with it). Called by a stanza handler in the read loop, it only queues: the read loop writes
+        once after the batch of stanzas it is handling (a receipt and an ack for the same batch share a
+        write)."""
+        conn = self._conn
+        if conn is None or self._transport is None or self._outcome is not None or conn.closed:
+            raise NotConnected("not connected")
+        conn.send_node(node)
+        if trio.lowlevel.current_task() is self._reader:
+            return
         async with self._send_lock:
-            conn, transport = self._conn, self._transport
-            if conn is None or transport is None or self._outcome is not None or conn.closed:
-                raise NotConnected("not connected")
-            conn.send_node(node)
+            transport = self._transport
+            if self._conn is not conn or transport is None or self._outcome is not None:
+                raise NotConnected("the connection ended before the stanza was written")
+            data = conn.data_to_send()
+            if not data:
+                return  # another task's write took it
             try:
-                await transport.send(conn.data_to_send())
+                await transport.send(data)
             except TransportClosed as exc:
                 self._finish("connection_lost", "reconnect", exc.code)
                 raise NotConnected("the connection broke while sending") from exc

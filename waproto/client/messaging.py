@@ -70,6 +70,7 @@ from waproto.client.groups import (
     fetch_group_info,
     group_stanza,
 )
+from waproto.client.locks import QuickLock
 from waproto.client.message_types import (
     Addressing,
     CompanionSignalStore,
@@ -176,7 +177,7 @@ class Messenger:
         #: Our identities, the LID↔PN pairs seen, the Signal address of each device.
         self.addresses = AddressBook(client)
         self._rng = rng
-        self._lock = trio.Lock()  # one Signal operation at a time (never held across a network wait)
+        self._lock = QuickLock()  # one Signal operation at a time (never held across a network wait)
         self._acks: dict[str, tuple[trio.Event, list[Node]]] = {}
         self._sid = 0
         #: Recently sent messages (id → wire chat, message, media type), for answering retry receipts.

@@ -30,6 +30,7 @@ from waproto.client.addressing import AddressBook, jid_attr, sender_alt
 from waproto.client.client import Client
 from waproto.client.errors import NotConnected
 from waproto.client.groups import GroupKeys
+from waproto.client.locks import QuickLock
 from waproto.client.message_types import (
     DeviceDirectory,
     MessageHandler,
@@ -75,7 +76,7 @@ class Receiver:
         signal: SignalStore,
         keys: GroupKeys,
         addresses: AddressBook,
-        lock: trio.Lock,
+        lock: QuickLock | trio.Lock,
         retries: trio.MemorySendChannel[Node],
         on_message: MessageHandler,
         on_receipt: ReceiptHandler | None,
@@ -139,7 +140,8 @@ class Receiver:
                     chat = parse_jid(destination) if destination else (recipient or chat)
                 except LocalProtocolError:
                     chat = recipient or chat
-            text = _text_of(unwrap(content))
+            inner = unwrap(content)
+            text = _text_of(inner)
             notify = node.attrs.get("notify")
             await self.on_message(
                 ReceivedMessage(
@@ -148,7 +150,7 @@ class Receiver:
                     sender=sender,
                     timestamp=_number(node.attrs.get("t")) or 0,
                     from_me=from_me,
-                    kind=classify(unwrap(content)),
+                    kind=classify(inner),
                     text=text,
                     message=content,
                     push_name=notify if isinstance(notify, str) else None,

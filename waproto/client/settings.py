@@ -84,7 +84,11 @@ class ClientSettings:
 
 
 class Transport(Protocol):
-    """A message transport to the server (a websocket). ``receive`` raises ``TransportClosed`` at the end."""
+    """A message transport to the server (a websocket). ``receive`` raises ``TransportClosed`` at the end.
+
+    A transport may also have ``async receive_many() -> bytes``: every message already received, joined
+    (WhatsApp's frame layer re-splits them). The client then reads with it and answers a whole batch of
+    stanzas in one ``send`` (``waproto.client.websocket.WebSocket`` has it)."""
 
     async def send(self, data: bytes) -> None: ...
 

@@ -3,13 +3,14 @@
 :func:`connect_websocket` opens a TCP stream (TLS for ``wss://``, with the given or the default SSL
 context), performs the opening handshake with an ``Origin`` header (and any extra headers), and returns a
 :class:`WebSocket`: ``await ws.send(data)`` sends one binary message, ``await ws.receive()`` returns the
-next message (fragmented messages reassembled), ``await ws.aclose()`` closes cleanly (close frame, then
+next message (fragmented messages reassembled), ``await ws.receive_many()`` every message already
+received, joined (for a reader whose framing re-splits them, as WhatsApp's does), ``await ws.aclose()`` closes cleanly (close frame, then
 reading until the server's close or EOF, bounded in time). A closed or broken socket raises
 :class:`TransportClosed` (with the close code when there was one). Pings from the server are answered by
 the protocol object; this layer sends none (WhatsApp's keepalive is an iq, ``waproto.client.client``).
 
-Exactly one task may call :meth:`WebSocket.receive` at a time; any task may call :meth:`WebSocket.send`
-(a lock keeps writes whole and in order). This module is not WhatsApp's framing or encryption: messages
+Exactly one task may call :meth:`WebSocket.receive` (or ``receive_many``) at a time; any task may call
+:meth:`WebSocket.send` (a lock keeps writes whole and in order; one message is one socket write). This module is not WhatsApp's framing or encryption: messages
 are opaque bytes here.
 """
 
@@ -28,6 +29,8 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.typing import Origin
 from websockets.uri import parse_uri
+
+from waproto.client.locks import QuickLock
 
 __all__ = ["MAX_MESSAGE_SIZE", "TransportClosed", "WebSocket", "connect_websocket"]
 
@@ -55,7 +58,7 @@ class WebSocket:
         self._stream = stream
         self._close_timeout = close_timeout
         self._protocol = protocol
-        self._send_lock = trio.Lock()
+        self._send_lock = QuickLock()
         self._messages: collections.deque[bytes] = collections.deque()
         self._fragments: list[bytes] = []
         #: No more reading: the stream ended, broke, or the closing handshake is over.
@@ -86,6 +89,17 @@ class WebSocket:
                 raise TransportClosed("the websocket is closed", code=self._close_code())
             await self._read_some()
         return self._messages.popleft()
+
+    async def receive_many(self) -> bytes:
+        """Every message received but not yet returned, joined (waiting for one as :meth:`receive` does).
+        ``TransportClosed`` once the socket is closed and nothing is left."""
+        first = await self.receive()
+        messages = self._messages
+        if not messages:
+            return first
+        data = b"".join((first, *messages))
+        messages.clear()
+        return data
 
     def _state(self) -> State:
         return self._protocol.state
@@ -127,8 +141,10 @@ class WebSocket:
         for event in self._protocol.events_received():
             if isinstance(event, Frame):
                 self._on_frame(event)
-        async with self._send_lock:  # pongs and close replies the protocol queued
-            await self._flush()
+        pending = self._protocol.data_to_send()  # pongs and close replies the protocol queued
+        if pending:
+            async with self._send_lock:
+                await self._write(pending)
         if not data and self._protocol.state is not State.CLOSED:
             self._closed = True
 
@@ -140,15 +156,22 @@ class WebSocket:
                 self._fragments.clear()
 
     async def _flush(self) -> None:
-        for chunk in self._protocol.data_to_send():
-            try:
-                if chunk:
-                    await self._stream.send_all(chunk)
-                elif isinstance(self._stream, trio.SocketStream):
+        await self._write(self._protocol.data_to_send())
+
+    async def _write(self, chunks: list[bytes]) -> None:
+        """Write the protocol's output: the bytes before an end-of-stream marker (``b""``) in one write."""
+        try:
+            while chunks:
+                end = chunks.index(b"") if b"" in chunks else len(chunks)
+                data = chunks[0] if end == 1 else b"".join(chunks[:end])
+                if data:
+                    await self._stream.send_all(data)
+                if end < len(chunks) and isinstance(self._stream, trio.SocketStream):
                     await self._stream.send_eof()
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                self._closed = True
-                raise TransportClosed(f"the connection broke: {exc!r}") from exc
+                chunks = chunks[end + 1 :]
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self._closed = True
+            raise TransportClosed(f"the connection broke: {exc!r}") from exc
 
 
 async def connect_websocket(

@@ -25,6 +25,12 @@ class ServerSide:
         self.stanza_send, self.stanzas = trio.open_memory_channel[Node](1000)
         self.client_closed = False
         self.handshake_done = trio.Event()
+        #: How many stanzas each transport ``send`` of the client carried, in order.
+        self.writes: list[int] = []
+        #: While set, the client's next transport ``send`` waits until the event is set.
+        self.hold: trio.Event | None = None
+        #: Raise ``TransportClosed`` from the next ``send`` (after ``hold``).
+        self.fail_next_send = False
 
     @property
     def payload(self) -> ClientPayload:
@@ -62,14 +68,21 @@ class FakeTransport:
 
     async def send(self, data: bytes) -> None:
         side = self.side
+        if side.hold is not None:
+            await side.hold.wait()
         if side.client_closed:
             raise TransportClosed("closed")
+        if side.fail_next_send:
+            side.fail_next_send = False
+            raise TransportClosed("broke while writing")
         before = len(side.fake.received)
         reply = side.fake.receive(data)
         if reply:
             side.to_client_send.send_nowait(reply)
         if side.fake.payload is not None:
             side.handshake_done.set()
+        if len(side.fake.received) > before:
+            side.writes.append(len(side.fake.received) - before)
         for node in side.fake.received[before:]:
             side.stanza_send.send_nowait(node)
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import trio
+import trio.testing
 
 from tests.waproto.client.fakes import FakeNetwork, ServerSide
 from tests.waproto.fake_wa import NOW, ROOT
@@ -401,6 +402,84 @@ async def test_notifications_are_acked_and_handlers_get_other_stanzas(
     assert ack.attrs == {"id": "n1", "class": "notification", "to": SERVER_JID, "type": "server_sync"}
     await trio.sleep(0.1)
     assert [n.attrs["id"] for n in seen] == ["m1"]
+
+
+async def test_answers_to_one_batch_of_stanzas_go_out_in_one_write(
+    autojump_clock: trio.abc.Clock, nursery_: trio.Nursery
+) -> None:
+    h = await start(nursery_, paired())
+
+    async def on_message(node: Node) -> None:
+        await h.client.send_node(Node("receipt", {"id": str(node.attrs["id"]), "to": ME}))
+
+    h.client.stanza_handlers["message"] = on_message
+    server = await h.network.accept()
+    await login(h, server, count=50)
+    server.writes.clear()
+    await server.send(
+        Node("message", {"id": "m1", "from": ME}),
+        Node("notification", {"id": "n1", "from": SERVER_JID, "type": "server_sync", "t": "1"}),
+        Node("message", {"id": "m2", "from": ME}),
+    )
+    sent = [await server.expect() for _ in range(3)]
+    assert [(n.tag, n.attrs["id"]) for n in sent] == [("receipt", "m1"), ("ack", "n1"), ("receipt", "m2")]
+    assert server.writes == [3]  # one transport send for the whole batch
+    await server.send(Node("message", {"id": "m3", "from": ME}))
+    assert (await server.expect()).attrs["id"] == "m3"
+    assert server.writes == [3, 1]
+
+
+async def test_concurrent_sends_share_a_write_and_keep_their_order(
+    autojump_clock: trio.abc.Clock, nursery_: trio.Nursery
+) -> None:
+    h = await start(nursery_, paired())
+    server = await h.network.accept()
+    await login(h, server, count=50)
+    server.writes.clear()
+    server.hold = trio.Event()
+    done: list[str] = []
+
+    async def send(name: str) -> None:
+        await h.client.send_node(Node("presence", {"name": name}))
+        done.append(name)
+
+    for name in "abc":
+        nursery_.start_soon(send, name)
+        await trio.testing.wait_all_tasks_blocked()
+    assert done == []  # a's write is held; b and c are queued behind it
+    server.hold.set()
+    server.hold = None
+    names = [str((await server.expect("presence")).attrs["name"]) for _ in range(3)]
+    await trio.testing.wait_all_tasks_blocked()
+    assert names == ["a", "b", "c"]
+    assert server.writes == [1, 2]  # b's write took c's stanza along
+    assert sorted(done) == ["a", "b", "c"]
+
+
+async def test_a_failed_write_fails_every_send_whose_stanza_it_carried(
+    autojump_clock: trio.abc.Clock, nursery_: trio.Nursery
+) -> None:
+    h = await start(nursery_, paired())
+    server = await h.network.accept()
+    await login(h, server, count=50)
+    server.hold = trio.Event()
+    server.fail_next_send = True
+    outcomes: dict[str, str] = {}
+
+    async def send(name: str) -> None:
+        try:
+            await h.client.send_node(Node("presence", {"name": name}))
+            outcomes[name] = "sent"
+        except NotConnected:
+            outcomes[name] = "not connected"
+
+    for name in "ab":
+        nursery_.start_soon(send, name)
+        await trio.testing.wait_all_tasks_blocked()
+    server.hold.set()
+    await trio.testing.wait_all_tasks_blocked()
+    assert outcomes == {"a": "not connected", "b": "not connected"}
+    assert isinstance(await h.event(), Disconnected)
 
 
 async def test_aclose_stops_everything(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:

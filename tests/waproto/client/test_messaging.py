@@ -104,18 +104,24 @@ class PhoneSpy:
         phone.receive = self._receive  # type: ignore[method-assign]
 
     async def _receive(self, node: Node, *, now: int) -> Received:
+        received = await self._original(node, now=now)  # the phone has taken it in when the spy tells
         if node.tag == "receipt":
             self.receipts.append(node)
             self._arrived.set()
             self._arrived = trio.Event()
-        return await self._original(node, now=now)
+        return received
 
-    async def receipt(self, message_id: str, kind: str | None = None) -> Node:
-        """The first receipt for ``message_id`` (of ``kind``), waiting for it if need be."""
+    async def receipt(self, message_id: str, kind: str | None = None, *, sender: JID | None = None) -> Node:
+        """The first receipt for ``message_id`` (of ``kind``; from ``sender`` when given), waiting for it
+        if need be."""
         with trio.fail_after(15):
             while True:
                 for node in self.receipts:
-                    if node.attrs.get("id") == message_id and node.attrs.get("type") == kind:
+                    if (
+                        node.attrs.get("id") == message_id
+                        and node.attrs.get("type") == kind
+                        and (sender is None or node.attrs.get("from") == sender)
+                    ):
                         return node
                 await self._arrived.wait()
 
@@ -180,7 +186,7 @@ async def test_text_to_echo_and_back(served: Served, addressing: Addressing) -> 
         me = client.credentials.me
         assert me is not None
         assert str(me) not in inbox.echo_receipts_seen[echoed.id]
-        await spy.receipt(echoed.id)
+        await spy.receipt(echoed.id, sender=me)  # our own phone receipts the echo too
         entry = echo_phone.find(echoed.id, "out")
         assert entry is not None
         assert entry.receipts[str(me)] == "delivered"

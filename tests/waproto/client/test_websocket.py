@@ -119,6 +119,30 @@ async def test_fragments_ping_and_server_close(nursery: trio.Nursery) -> None:
         await ws.aclose()
 
 
+async def three_messages_in_one_write(stream: trio.SocketStream, proto: ServerProtocol) -> None:
+    await frames(stream, proto)  # the client's go-ahead
+    proto.send_binary(b"one")
+    proto.send_ping(b"p")
+    proto.send_binary(b"two", fin=False)
+    proto.send_continuation(b"+", fin=True)
+    proto.send_binary(b"three")
+    await stream.send_all(b"".join(proto.data_to_send()))
+    pong = await frames(stream, proto)
+    assert [f.opcode for f in pong] == [Opcode.PONG]
+    proto.send_binary(b"four")
+    await flush(stream, proto)
+
+
+async def test_receive_many_joins_every_message_already_received(nursery: trio.Nursery) -> None:
+    port, _ = await start(nursery, three_messages_in_one_write)
+    with trio.fail_after(10):
+        ws = await connect_websocket(f"ws://127.0.0.1:{port}/ws/chat")
+        await ws.send(b"go")
+        assert await ws.receive_many() == b"onetwo+three"  # one read brought all three (and the ping)
+        assert await ws.receive_many() == b"four"  # sent after the pong arrived
+        await ws.aclose()
+
+
 async def test_rejected_refused_and_bad_urls(nursery: trio.Nursery) -> None:
     port, _ = await start(nursery, echo)
     with trio.fail_after(10):
