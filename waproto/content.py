@@ -74,6 +74,7 @@ WRAPPERS: Final[tuple[str, ...]] = (
 )
 #: At most this many wrapper levels are peeled (a deeper nesting is left as it is).
 MAX_DEPTH: Final = 5
+_WRAPPER_SET: Final = frozenset(WRAPPERS)
 
 # Fields that are never "the content" (Baileys' getContentType skips them too).
 _NOT_CONTENT: Final = frozenset(
@@ -152,6 +153,9 @@ def wrappers_of(message: Message) -> tuple[str, ...]:
 
 
 def _wrapper(message: Message) -> str | None:
+    # ListFields names the few fields that are set: most messages have no wrapper field among them.
+    if _WRAPPER_SET.isdisjoint([descriptor.name for descriptor, _ in message.ListFields()]):
+        return None
     for name in WRAPPERS:
         if message.HasField(name) and getattr(message, name).HasField("message"):
             return name

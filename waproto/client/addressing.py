@@ -18,6 +18,8 @@ encryption (``waproto.signal``), or message handling (``waproto.client.messaging
 
 from __future__ import annotations
 
+from typing import Final
+
 from waproto.binary import Node
 from waproto.client.client import Client
 from waproto.client.message_types import DeviceDirectory
@@ -26,6 +28,13 @@ from waproto.jid import DEFAULT_USER_SERVER, HIDDEN_USER_SERVER, JID, parse_jid
 from waproto.signal import ProtocolAddress, SessionRecord, SessionStore
 
 __all__ = ["AddressBook", "jid_attr", "sender_alt"]
+
+#: What :meth:`AddressBook.learn` reads: the subject (the first of these attributes that is a JID) and the
+#: attributes naming its other identity.
+_LEARNED: Final = (
+    (("participant", "from"), ("participant_lid", "participant_pn", "sender_lid", "sender_pn")),
+    (("recipient",), ("peer_recipient_lid", "peer_recipient_pn")),
+)
 
 
 def jid_attr(node: Node, name: str) -> JID | None:
@@ -102,14 +111,21 @@ class AddressBook:
     def learn(self, node: Node) -> None:
         """Remember the LID↔PN pairs the attributes of a message or receipt tell about its sender
         (``from``/``participant``) and its recipient."""
-        sender = jid_attr(node, "participant") or jid_attr(node, "from")
-        for subject, names in (
-            (sender, ("participant_lid", "participant_pn", "sender_lid", "sender_pn")),
-            (jid_attr(node, "recipient"), ("peer_recipient_lid", "peer_recipient_pn")),
-        ):
-            for name in names:
+        attrs = node.attrs
+        for subject_names, names in _LEARNED:
+            present = [name for name in names if name in attrs]
+            if not present:
+                continue  # the common case: parse no JID for nothing
+            subject = None
+            for subject_name in subject_names:
+                subject = jid_attr(node, subject_name)
+                if subject is not None:
+                    break
+            if subject is None:
+                continue
+            for name in present:
                 alt = jid_attr(node, name)
-                if subject is not None and alt is not None:
+                if alt is not None:
                     self.remember(subject, alt) if alt.is_lid else self.remember(alt, subject)
 
     async def recall(self, directory: DeviceDirectory, users: list[JID]) -> None:

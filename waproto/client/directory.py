@@ -241,11 +241,15 @@ def lid_pairs(node: Node) -> list[tuple[JID, JID]]:
     with ``participant_pn``/``participant_lid``, ``recipient`` (else ``from``, our own device) with
     ``peer_recipient_pn``/``peer_recipient_lid``, and each ``<participants><to jid peer_recipient_*>``."""
     found: list[tuple[JID, JID]] = []
+    attrs = node.attrs
     for base_name, alt_names in _ALT_ATTRS:
+        present = [name for name in alt_names if name in attrs]
+        if not present:
+            continue  # the common case: parse no JID for nothing
         base = _attr_jid(node, base_name)
         if base is None and base_name == "recipient":
             base = _attr_jid(node, "from")
-        for alt_name in alt_names:
+        for alt_name in present:
             pair = _pair(base, _attr_jid(node, alt_name))
             if pair is not None and pair not in found:
                 found.append(pair)
