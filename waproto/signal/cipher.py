@@ -44,7 +44,7 @@ from waproto.errors import (
 )
 from waproto.proto import PreKeySignalMessage, SignalMessage, decode
 from waproto.signal.curve import KEY_TYPE_DJB, KeyPair
-from waproto.signal.ratchet import chain_step, message_keys, ratchet_root
+from waproto.signal.ratchet import chain_step, hmac_sha256, message_keys, ratchet_root
 from waproto.signal.session import (
     MAX_RECEIVER_CHAINS,
     MAX_SKIPPED_KEYS,
@@ -223,7 +223,7 @@ async def encrypt(
     ciphertext = encryptor.update(bytes(plaintext) + bytes((pad,)) * pad) + encryptor.finalize()
     proto = _encode_signal_message(state.local_ratchet.public, counter, state.previous_counter, ciphertext)
     mac_input = b"".join((_DJB, state.local_identity, _DJB, state.remote_identity, _VERSION, proto))
-    body = _VERSION + proto + hmac.digest(keys.mac_key, mac_input, "sha256")[:MAC_LENGTH]
+    body = _VERSION + proto + hmac_sha256(keys.mac_key, mac_input)[:MAC_LENGTH]
     pending = state.pending_pre_key
     await session_store.store_session(address, record.with_current(state))
     if pending is None:
@@ -291,7 +291,7 @@ def _decrypt_with_state(state: SessionState, message: _Parsed, rng: Callable[[in
         del chains[MAX_RECEIVER_CHAINS:]
     keys = message_keys(_message_seed(chain, message.counter))
     mac_input = b"".join((_DJB, state.remote_identity, _DJB, state.local_identity, message.mac_body))
-    expected = hmac.digest(keys.mac_key, mac_input, "sha256")[:MAC_LENGTH]
+    expected = hmac_sha256(keys.mac_key, mac_input)[:MAC_LENGTH]
     if not hmac.compare_digest(expected, message.mac):
         raise InvalidMac("bad MAC on SignalMessage")
     ciphertext = message.ciphertext

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from waproto.signal.ratchet import chain_step, hkdf, initial_root, message_keys, ratchet_root
+from hypothesis import given
+from hypothesis import strategies as st
+
+from waproto.signal.ratchet import chain_step, hkdf, hmac_sha256, initial_root, message_keys, ratchet_root
 
 
 def test_hkdf_rfc5869_case_1() -> None:
@@ -39,3 +42,21 @@ def test_derivations_are_the_documented_hkdf_and_hmac_calls() -> None:
         hmac.new(seed, b"\x01", hashlib.sha256).digest(),
         hmac.new(seed, b"\x02", hashlib.sha256).digest(),
     )
+
+
+@given(key=st.binary(max_size=200), message=st.binary(max_size=300))
+def test_hmac_sha256_is_rfc2104(key: bytes, message: bytes) -> None:
+    assert hmac_sha256(key, message) == hmac.digest(key, message, "sha256")  # keys longer than a block too
+
+
+def test_hmac_sha256_rfc4231_case_6_long_key() -> None:
+    key = b"\xaa" * 131
+    message = b"Test Using Larger Than Block-Size Key - Hash Key First"
+    assert hmac_sha256(key, message).hex() == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+
+
+@given(seed=st.binary(min_size=32, max_size=32))
+def test_message_keys_and_chain_step_match_their_definitions(seed: bytes) -> None:
+    okm = hkdf(seed, bytes(32), b"WhisperMessageKeys", 80)
+    assert tuple(message_keys(seed)) == (okm[:32], okm[32:64], okm[64:80])
+    assert chain_step(seed) == (hmac.digest(seed, b"\x01", "sha256"), hmac.digest(seed, b"\x02", "sha256"))
