@@ -76,6 +76,9 @@ _HEX_HEAD: Final = tuple(bytes((t.HEX_8, ((n + 1) >> 1) | ((n & 1) << 7))) for n
 _NIBBLE_CHARS: Final = "0123456789-."
 _HEX_CHARS: Final = "0123456789ABCDEF"
 _AD_DOMAINS_FOR_STRINGS: Final = {DEFAULT_USER_SERVER: 0, HIDDEN_USER_SERVER: 1}
+#: Encoded JID attribute values (errors are never kept); emptied when it reaches _JID_CACHE_SIZE entries.
+_JID_BYTES: Final[dict[JID, bytes]] = {}
+_JID_CACHE_SIZE: Final = 4096
 #: AD_JID domain types that name a server; an agent byte must not take these values.
 _DOMAIN_TYPES: Final = frozenset(AD_SERVERS.values())
 
@@ -133,7 +136,10 @@ def _write_node(out: bytearray, node: Node, depth: int) -> None:
             else:
                 _write_string(out, value)
         elif type(value) is JID:
-            _write_jid(out, value)
+            encoded = _JID_BYTES.get(value)
+            if encoded is None:
+                encoded = _jid_bytes(value)
+            out += encoded
         else:
             raise LocalProtocolError(f"<{tag} {key}=…> value {value!r:.80} is neither str nor JID")
     if content is None:
@@ -241,6 +247,17 @@ def _jid_string(text: str) -> bytes | None:
         _write_string(out, user)
         _write_string(out, server)
     return bytes(out)
+
+
+def _jid_bytes(jid: JID) -> bytes:
+    """The encoding of ``jid`` (kept in ``_JID_BYTES``: a client writes the same few JIDs again and again)."""
+    out = bytearray()
+    _write_jid(out, jid)
+    encoded = bytes(out)
+    if len(_JID_BYTES) >= _JID_CACHE_SIZE:
+        _JID_BYTES.clear()
+    _JID_BYTES[jid] = encoded
+    return encoded
 
 
 def _write_jid(out: bytearray, jid: JID) -> None:

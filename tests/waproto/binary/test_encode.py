@@ -253,3 +253,23 @@ def test_marshal_is_pure() -> None:
     node = Node("a", {"to": JID("1", "lid", device=2), "id": "3EB0"}, [Node("b", {}, b"x")])
     assert marshal(node) == marshal(node)
     assert node == Node("a", {"to": JID("1", "lid", device=2), "id": "3EB0"}, [Node("b", {}, b"x")])
+
+
+def test_jid_encodings_are_remembered_but_bounded_and_never_errors() -> None:
+    from waproto.binary import encode
+
+    encode._JID_BYTES.clear()
+    jid = JID("15550001111", "s.whatsapp.net", device=3)
+    first = marshal(Node("a", {"to": jid}))
+    assert list(encode._JID_BYTES) == [jid]
+    assert first.endswith(encode._JID_BYTES[jid])
+    assert marshal(Node("a", {"to": JID("15550001111", "s.whatsapp.net", device=3)})) == first
+    assert marshal(Node("a", {"to": JID("15550001111", "s.whatsapp.net", device=4)})) != first
+    with pytest.raises(LocalProtocolError):
+        marshal(Node("a", {"x": JID("1", "g.us", device=2)}))
+    with pytest.raises(LocalProtocolError):
+        marshal(Node("a", {"x": JID("1", "g.us", device=2)}))  # refused again: no error was kept
+    assert JID("1", "g.us", device=2) not in encode._JID_BYTES
+    for n in range(encode._JID_CACHE_SIZE + 10):
+        marshal(Node("a", {"to": JID(str(n), "lid")}))
+    assert len(encode._JID_BYTES) <= encode._JID_CACHE_SIZE
