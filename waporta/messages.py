@@ -15,16 +15,21 @@ at any depth of ``content`` and ``raw``, as the original does.
 **The pipeline** (DESIGN.md "Data": committed before acknowledged). :class:`InboundQueue` is one session's
 pipeline. :meth:`InboundQueue.accept` runs inside the Messenger's callback, in the client's read loop: it
 commits the message to ``inbound_messages`` (migration 0003) and returns, and only then does the Messenger
-send WhatsApp the delivery receipt. It never waits for a plugin. :meth:`InboundQueue.run`, one task per
-session, hands the committed messages to the ``message_received`` hook in arrival order, one at a time,
-and marks each row handled once the hook has run for it. Consequences:
+send WhatsApp the delivery receipt. It never waits for a plugin. The committed message is then handed
+over in memory to :meth:`InboundQueue.run`, one task per session, which passes it to the
+``message_received`` hook in arrival order, one at a time, without reading it back: the table is the
+source of truth only for what a restart must replay (on start, ``run`` first hands on the rows earlier
+runs left unhandled, up to the newest row committed at that moment, and skips those in memory). A row is
+marked handled once the hook has run for it; the marks are written in batches, riding on the next
+message's commit or, when messages stop, in one ``UPDATE`` of their own. Consequences:
 
 - a message redelivered with the same key ``(chat, sender, id)`` (WhatsApp resends what was not
   receipted, e.g. after a crash between the commit and the receipt; a resend answering a retry receipt)
   is receipted again but NOT handed to the hooks a second time;
 - a message committed but not yet handled when the hub stopped or crashed is handed to the hooks when the
   session starts again (at-least-once: a plugin that must never see a message twice de-duplicates by
-  ``messageId``);
+  ``messageId``; after a crash, those handed on in the last ``flush_after`` seconds without their marks
+  written are handed on again; a stop writes them);
 - a slow plugin delays later messages of the same session, never the session's connection or other
   sessions.
 
@@ -39,7 +44,8 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
@@ -117,6 +123,17 @@ def _thaw(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [_thaw(item) for item in value]
     return value
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _unfreeze(value: Any) -> Any:
+    """``json.dumps``' fallback for a frozen mapping (its tuples it writes as lists by itself)."""
+    if isinstance(value, MappingProxyType):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _default_content(received: ReceivedMessage) -> tuple[str, dict[str, Any]]:
@@ -246,6 +263,13 @@ class InboundMessage:
 
     def to_record(self) -> dict[str, Any]:
         """Every field as JSON (not redacted): what ``inbound_messages.payload`` keeps."""
+        return self._record(_thaw)
+
+    def to_record_json(self) -> str:
+        """:meth:`to_record` as compact JSON text (without copying ``content`` and ``raw`` first)."""
+        return json.dumps(self._record(_same), ensure_ascii=False, separators=(",", ":"), default=_unfreeze)
+
+    def _record(self, thaw: Callable[[Any], Any]) -> dict[str, Any]:
         return {
             "session_id": self.session_id,
             "message_id": self.message_id,
@@ -258,8 +282,8 @@ class InboundMessage:
             "is_group": self.is_group,
             "push_name": self.push_name,
             "kind": self.kind,
-            "content": _thaw(self.content),
-            "raw": _thaw(self.raw),
+            "content": thaw(self.content),
+            "raw": thaw(self.raw),
             "sender_alt": None if self.sender_alt is None else str(self.sender_alt),
         }
 
@@ -297,9 +321,13 @@ class InboundMessage:
 # ---------------------------------------------------------------------- storage
 
 
-async def store_inbound(db: Database, message: InboundMessage, *, received_at: float) -> bool:
-    """Commit ``message`` to ``inbound_messages``; False (nothing written) when its key is already there."""
-    record = json.dumps(message.to_record(), ensure_ascii=False, separators=(",", ":"))
+async def store_inbound(
+    db: Database, message: InboundMessage, *, received_at: float, handled: Collection[int] = (), handled_at: float = 0.0
+) -> int | None:
+    """Commit ``message`` to ``inbound_messages``; its row's ``seq``, or None (nothing written) when its
+    key is already there (a redelivery). The rows ``handled`` are marked handled (at ``handled_at``) in
+    the same transaction, whether the message was new or not."""
+    record = message.to_record_json()
     params = (
         message.session_id,
         str(message.chat),
@@ -308,16 +336,27 @@ async def store_inbound(db: Database, message: InboundMessage, *, received_at: f
         record,
         received_at,
     )
+    marks = _mark_statement(handled, handled_at)
 
-    def insert(conn: sqlite3.Connection) -> bool:
+    def insert(conn: sqlite3.Connection) -> int | None:
         cursor = conn.execute(
             "INSERT INTO inbound_messages (session_id, chat, sender, message_id, payload, received_at) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             params,
         )
-        return cursor.rowcount == 1
+        seq = cursor.lastrowid if cursor.rowcount == 1 else None
+        if marks is not None:
+            conn.execute(*marks)
+        return seq
 
     return await db.write(insert)
+
+
+def _mark_statement(seqs: Collection[int], handled_at: float) -> tuple[str, tuple[Any, ...]] | None:
+    if not seqs:
+        return None
+    places = ",".join("?" * len(seqs))
+    return f"UPDATE inbound_messages SET handled_at = ? WHERE seq IN ({places})", (handled_at, *seqs)
 
 
 def _decode_rows(rows: list[tuple[int, str]]) -> list[tuple[int, InboundMessage | None]]:
@@ -331,31 +370,51 @@ def _decode_rows(rows: list[tuple[int, str]]) -> list[tuple[int, InboundMessage 
     return out
 
 
-async def load_pending(
-    db: Database, session_id: str, *, limit: int = 64
-) -> list[tuple[int, InboundMessage | None]]:
-    """Up to ``limit`` committed messages of ``session_id`` the hooks have not had yet, oldest first, as
-    ``(seq, message)``; ``message`` is None for a row that no longer reads (it is to be skipped)."""
-
-    def select(conn: sqlite3.Connection) -> list[tuple[int, str]]:
-        return list(
-            conn.execute(
-                "SELECT seq, payload FROM inbound_messages WHERE session_id = ? AND handled_at IS NULL "
-                "ORDER BY seq LIMIT ?",
-                (session_id, limit),
-            )
-        )
-
-    return _decode_rows(await db.read(select))
+#: Above every ``seq`` (SQLite's largest rowid).
+_MAX_SEQ: Final = 2**63 - 1
 
 
-async def mark_handled(db: Database, seq: int, *, handled_at: float) -> None:
-    """Record that the hooks have had the message of row ``seq``."""
-    await db.write(
-        lambda conn: conn.execute(
-            "UPDATE inbound_messages SET handled_at = ? WHERE seq = ?", (handled_at, seq)
+def _select_pending(
+    conn: sqlite3.Connection, session_id: str, after: int, until: int | None, limit: int
+) -> list[tuple[int, str]]:
+    return list(
+        conn.execute(
+            "SELECT seq, payload FROM inbound_messages WHERE session_id = ? AND handled_at IS NULL "
+            "AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+            (session_id, after, _MAX_SEQ if until is None else until, limit),
         )
     )
+
+
+async def load_pending(
+    db: Database, session_id: str, *, limit: int = 64, after: int = 0, until: int | None = None
+) -> list[tuple[int, InboundMessage | None]]:
+    """Up to ``limit`` committed messages of ``session_id`` the hooks have not had yet, oldest first, as
+    ``(seq, message)``, with ``after < seq <= until`` (no upper bound when ``until`` is None);
+    ``message`` is None for a row that no longer reads (it is to be skipped)."""
+    rows = await db.read(lambda conn: _select_pending(conn, session_id, after, until, limit))
+    return _decode_rows(rows)
+
+
+async def _load_replay(
+    db: Database, session_id: str, *, limit: int
+) -> tuple[int, list[tuple[int, InboundMessage | None]]]:
+    """In one snapshot: the largest ``seq`` committed so far (0 when none) and the first ``limit`` rows of
+    ``session_id`` not handled yet up to it."""
+
+    def select(conn: sqlite3.Connection) -> tuple[int, list[tuple[int, str]]]:
+        (until,) = conn.execute("SELECT coalesce(max(seq), 0) FROM inbound_messages").fetchone()
+        return int(until), _select_pending(conn, session_id, 0, int(until), limit)
+
+    until, rows = await db.read(select)
+    return until, _decode_rows(rows)
+
+
+async def mark_handled(db: Database, seqs: Collection[int], *, handled_at: float) -> None:
+    """Record, in one statement, that the hooks have had the messages of the rows ``seqs``."""
+    marks = _mark_statement(seqs, handled_at)
+    if marks is not None:
+        await db.write(lambda conn: conn.execute(*marks))
 
 
 async def find_inbound(db: Database, session_id: str, message_id: str) -> InboundMessage | None:
@@ -378,8 +437,16 @@ async def find_inbound(db: Database, session_id: str, message_id: str) -> Inboun
 
 
 class InboundQueue:
-    """One session's pipeline (see the module docstring): :meth:`accept` commits, :meth:`run` hands the
-    committed messages to ``handler`` in order."""
+    """One session's pipeline (see the module docstring): :meth:`accept` commits and hands the committed
+    message over in memory, :meth:`run` replays what earlier runs left unhandled and then passes what
+    :meth:`accept` hands over to ``handler``, in order.
+
+    Rows are marked handled without a write of their own while messages keep coming: the next
+    :meth:`accept` records the marks in its own transaction. :meth:`run` writes them itself once
+    ``batch`` are waiting, after ``flush_after`` seconds without a new message, when :meth:`drained` is
+    awaited, and when it is cancelled. A mark lost in a crash only means the message is handed on again
+    after the restart (at-least-once, as the module docstring says).
+    """
 
     def __init__(
         self,
@@ -389,62 +456,130 @@ class InboundQueue:
         *,
         now: Callable[[], float] = time.time,
         batch: int = 64,
+        flush_after: float = 1.0,
     ) -> None:
         self.db = db
         self.session_id = session_id
         self.handler = handler
         self._now = now
         self._batch = batch
+        self._flush_after = flush_after
+        #: Committed by :meth:`accept`, not yet taken by :meth:`run`: ``(seq, message)`` in commit order.
+        self._ready: deque[tuple[int, InboundMessage]] = deque()
+        #: Rows handed on whose mark is not written yet.
+        self._marks: list[int] = []
+        #: The largest ``seq`` committed (by anyone) when :meth:`run` started: rows up to it are replayed
+        #: from the table, so what ``_ready`` holds up to it is skipped. None until :meth:`run` has looked.
+        self._replay_until: int | None = None
         self._wake = trio.Event()
         self._idle = trio.Event()
+        self._flush_wanted = False
 
     async def accept(self, message: InboundMessage) -> bool:
         """Commit ``message``; True when it is new (it will reach the handler), False for a redelivery.
 
-        Returns once the row is committed; never waits for the handler. A storage error propagates: the
-        caller must then not acknowledge the message.
+        Returns once the row is committed (with the marks of rows handed on so far); never waits for the
+        handler. A storage error propagates: the caller must then not acknowledge the message.
         """
-        new = await store_inbound(self.db, message, received_at=self._now())
-        if new:
-            if self._idle.is_set():
-                self._idle = trio.Event()
-            self._wake.set()
-        else:
+        marks, self._marks = self._marks, []
+        try:
+            # Shielded: a row committed is always handed over too (a cancellation comes after).
+            with trio.CancelScope(shield=True):
+                seq = await store_inbound(
+                    self.db, message, received_at=self._now(), handled=marks, handled_at=self._now()
+                )
+        except BaseException:
+            self._marks[:0] = marks  # not recorded: still to be written
+            raise
+        if seq is None:
             log.info(
                 "session %s: message %s again (already stored): not handed on twice",
                 self.session_id,
                 message.message_id,
             )
-        return new
+            return False
+        self._ready.append((seq, message))
+        if self._idle.is_set():
+            self._idle = trio.Event()
+        self._wake.set()
+        return True
 
     async def drained(self) -> None:
-        """Wait until :meth:`run` has handed on every committed message and waits for more."""
+        """Wait until :meth:`run` has handed on every committed message, recorded that, and waits for more."""
         while True:
             idle = self._idle
+            if not idle.is_set():
+                self._flush_wanted = True
+                self._wake.set()
             await idle.wait()
             if idle is self._idle:
                 return
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Hand every committed, unhandled message to the handler, oldest first, until cancelled; starts
-        with those left over from an earlier run."""
+        """Hand every committed, unhandled message to the handler, oldest first, until cancelled: first
+        those left over from earlier runs (read back from the table), then each one :meth:`accept`
+        commits (handed over in memory)."""
         task_status.started()
-        while True:
-            self._wake = trio.Event()  # reset before reading: a commit during the read wakes the next wait
-            pending = await load_pending(self.db, self.session_id, limit=self._batch)
-            if not pending:
-                if not self._wake.is_set():  # else a commit raced the read: look again first
-                    self._idle.set()
+        try:
+            until, pending = await _load_replay(self.db, self.session_id, limit=self._batch)
+            self._replay_until = until
+            while pending:
+                await self._hand_on(pending)
+                after = pending[-1][0]
+                pending = await load_pending(self.db, self.session_id, limit=self._batch, after=after, until=until)
+            while True:
+                if self._ready:
+                    batch: list[tuple[int, InboundMessage | None]] = []
+                    while self._ready and len(batch) < self._batch:
+                        seq, message = self._ready.popleft()
+                        if seq > until:  # else the replay above had it
+                            batch.append((seq, message))
+                    await self._hand_on(batch)
+                    continue
+                self._wake = trio.Event()
+                if self._marks:
+                    with trio.move_on_after(self._flush_after) as waiting:
+                        if not self._flush_wanted:
+                            await self._wake.wait()
+                    if self._ready and not self._flush_wanted:
+                        continue  # the accept that woke us carries the marks
+                    if waiting.cancelled_caught or self._flush_wanted or not self._ready:
+                        await self._flush()
+                    continue
+                self._flush_wanted = False
+                self._idle.set()
                 await self._wake.wait()
-                continue
-            for seq, message in pending:
-                if message is not None and self.handler is not None:
+        finally:
+            if self._marks:
+                with trio.CancelScope(shield=True):
                     try:
-                        await self.handler(self.session_id, message)
+                        await self._flush()
                     except Exception:
-                        log.exception(
-                            "session %s: the handler failed on message %s",
-                            self.session_id,
-                            message.message_id,
-                        )
-                await mark_handled(self.db, seq, handled_at=self._now())
+                        log.exception("session %s: marking messages handled failed", self.session_id)
+
+    async def _hand_on(self, batch: list[tuple[int, InboundMessage | None]]) -> None:
+        """Pass ``batch`` to the handler in order (None: an unreadable row, skipped), each row then due
+        for its mark; write the marks once ``batch`` are due."""
+        for seq, message in batch:
+            if message is not None and self.handler is not None:
+                try:
+                    await self.handler(self.session_id, message)
+                except Exception:
+                    log.exception(
+                        "session %s: the handler failed on message %s",
+                        self.session_id,
+                        message.message_id,
+                    )
+            self._marks.append(seq)
+        if len(self._marks) >= self._batch:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        """Write the due marks (shielded: what was handed on is recorded as handed on)."""
+        marks, self._marks = self._marks, []
+        with trio.CancelScope(shield=True):
+            try:
+                await mark_handled(self.db, marks, handled_at=self._now())
+            except BaseException:
+                self._marks[:0] = marks
+                raise

@@ -1,7 +1,7 @@
 """waporta.messages: the InboundMessage payload (text, group, LID sender, from_me, redaction, JSON) and the
 per-session pipeline (commit first, hooks in order, redelivery not passed on twice, replay after a restart).
 
-The pipeline runs on trio's autojump clock against a real SQLite file; the end-to-end path through the
+The pipeline runs against a real SQLite file; the end-to-end path through the
 sandbox is in ``tests/waporta/sessions/``.
 """
 
@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 import trio
+import trio.lowlevel
+import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +28,7 @@ from waporta.messages import (
     InboundQueue,
     find_inbound,
     load_pending,
+    mark_handled,
     redact,
     store_inbound,
 )
@@ -257,8 +260,9 @@ def test_record_round_trip_and_the_protobuf_back() -> None:
 
 async def test_store_once_per_key(db: Database) -> None:
     message = inbound()
-    assert await store_inbound(db, message, received_at=1.0)
-    assert not await store_inbound(db, message, received_at=2.0)  # a redelivery
+    first = await store_inbound(db, message, received_at=1.0)
+    assert isinstance(first, int)  # the row's seq
+    assert await store_inbound(db, message, received_at=2.0) is None  # a redelivery
     other_chat = inbound(id=message.message_id, chat=GROUP, group=True)
     assert await store_inbound(
         db, other_chat, received_at=3.0
@@ -267,6 +271,26 @@ async def test_store_once_per_key(db: Database) -> None:
     assert await find_inbound(db, "sales", message.message_id) == other_chat
     assert await find_inbound(db, "sales", "nope") is None
     assert await find_inbound(db, "other", message.message_id) is None
+
+
+async def test_store_records_marks_in_the_same_transaction(db: Database, tmp_path: Path) -> None:
+    first = await store_inbound(db, inbound(id="A"), received_at=1.0)
+    assert first is not None
+    before = db.transactions
+    await store_inbound(db, inbound(id="B"), received_at=2.0, handled=[first], handled_at=3.0)
+    assert db.transactions == before + 1
+    assert handled(tmp_path / "waporta.db") == [("A", True), ("B", False)]
+    # A redelivery still records the marks it carries.
+    second = [seq for seq, _ in await load_pending(db, "sales")]
+    assert await store_inbound(db, inbound(id="A"), received_at=4.0, handled=second, handled_at=5.0) is None
+    assert handled(tmp_path / "waporta.db") == [("A", True), ("B", True)]
+    await mark_handled(db, [], handled_at=6.0)  # nothing to mark: no write
+    assert db.transactions == before + 2
+
+
+def test_record_json_is_the_record() -> None:
+    message = inbound(chat=GROUP, sender=PEER_LID.with_device(1), sender_alt=PEER, group=True, text="ü")
+    assert message.to_record_json() == json.dumps(message.to_record(), ensure_ascii=False, separators=(",", ":"))
 
 
 async def test_delete_session_wipes_its_messages(db: Database) -> None:
@@ -289,12 +313,16 @@ class Recorder:
         self.gate = gate
         #: Set when the first call has started.
         self.entered = trio.Event()
+        #: Set (and replaced) at the end of each call.
+        self.called = trio.Event()
 
     async def __call__(self, session_id: str, message: InboundMessage) -> None:
         self.entered.set()
         if self.gate is not None:
             await self.gate.wait()
         self.calls.append((session_id, message))
+        self.called.set()
+        self.called = trio.Event()
         if message.message_id == self.fail_on:
             raise RuntimeError("a plugin broke")
 
@@ -334,6 +362,104 @@ async def test_committed_when_accept_returns_then_handed_on_in_order(db: Databas
     assert {sid for sid, _ in recorder.calls} == {"sales"}
     assert recorder.calls[0][1] == inbound(id="ID0")
     assert handled(tmp_path / "waporta.db") == [(i, True) for i in ids]
+
+
+async def handed_on(recorder: Recorder, count: int) -> None:
+    with trio.fail_after(30):
+        while len(recorder.calls) < count:
+            await recorder.called.wait()
+
+
+async def test_handed_over_in_memory_and_marked_with_the_next_commit(db: Database, tmp_path: Path) -> None:
+    recorder = Recorder()
+    queue = InboundQueue(db, "sales", recorder, flush_after=3600)
+    first, second = inbound(id="A"), inbound(id="B")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(queue.run)
+        await drained(queue)  # its replay done: the table had nothing for it
+        assert await queue.accept(first)
+        await handed_on(recorder, 1)
+        assert recorder.calls[0][1] is first  # the committed object itself: nothing read back
+        assert handled(tmp_path / "waporta.db") == [("A", False)]  # its mark waits for the next commit
+        before = db.transactions
+        assert await queue.accept(second)
+        assert db.transactions == before + 1  # one transaction: B's row and A's mark
+        assert handled(tmp_path / "waporta.db") == [("A", True), ("B", False)]
+        await handed_on(recorder, 2)
+        await drained(queue)  # writes the marks still due
+        assert handled(tmp_path / "waporta.db") == [("A", True), ("B", True)]
+        nursery.cancel_scope.cancel()
+    assert recorder.ids == ["A", "B"]
+
+
+async def test_one_mark_write_per_drained_batch(db: Database, tmp_path: Path) -> None:
+    gate = trio.Event()
+    recorder = Recorder(gate=gate)
+    queue = InboundQueue(db, "sales", recorder, flush_after=3600)
+    ids = [f"ID{i}" for i in range(10)]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(queue.run)
+        await queue.accept(inbound(id="FIRST"))
+        with trio.fail_after(30):
+            await recorder.entered.wait()  # the handler holds FIRST; the others queue up
+        for message_id in ids:
+            await queue.accept(inbound(id=message_id))
+        before = db.transactions
+        gate.set()
+        await drained(queue)
+        assert db.transactions == before + 1  # FIRST and the ten after it: one UPDATE
+        nursery.cancel_scope.cancel()
+    assert recorder.ids == ["FIRST", *ids]
+    assert all(done for _, done in handled(tmp_path / "waporta.db"))
+
+
+async def test_marks_are_written_after_flush_after_without_new_messages(
+    db: Database, tmp_path: Path, mock_clock: trio.testing.MockClock
+) -> None:
+    recorder = Recorder()
+    queue = InboundQueue(db, "sales", recorder, flush_after=5)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(queue.run)
+        await drained(queue)  # its replay done (the mock clock does not move by itself)
+        await queue.accept(inbound(id="A"))
+        await recorder.called.wait()  # the runner now waits for more, its mark due in 5 s
+        mock_clock.jump(4)
+        await trio.lowlevel.checkpoint()
+        assert handled(tmp_path / "waporta.db") == [("A", False)]
+        mock_clock.jump(1.5)
+        for _ in range(100_000):  # the mock clock stands still: the write's thread is what we wait for
+            if handled(tmp_path / "waporta.db") == [("A", True)]:
+                break
+            await trio.lowlevel.checkpoint()
+        assert handled(tmp_path / "waporta.db") == [("A", True)]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_cancelled_run_writes_its_marks(db: Database, tmp_path: Path) -> None:
+    recorder = Recorder()
+    queue = InboundQueue(db, "sales", recorder, flush_after=3600)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(queue.run)
+        await queue.accept(inbound(id="A"))
+        await handed_on(recorder, 1)
+        assert handled(tmp_path / "waporta.db") == [("A", False)]
+        nursery.cancel_scope.cancel()  # the session stops
+    assert handled(tmp_path / "waporta.db") == [("A", True)]  # not handed on again after a restart
+
+
+async def test_accepted_before_the_run_started_is_handed_on_once(db: Database, tmp_path: Path) -> None:
+    # A message committed (and handed over in memory) before the task started is in the table too:
+    # the replay hands it on and the in-memory copy is skipped.
+    recorder = Recorder()
+    queue = InboundQueue(db, "sales", recorder)
+    assert await queue.accept(inbound(id="EARLY"))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(queue.run)
+        assert await queue.accept(inbound(id="LATE"))
+        await drained(queue)
+        nursery.cancel_scope.cancel()
+    assert recorder.ids == ["EARLY", "LATE"]
+    assert handled(tmp_path / "waporta.db") == [("EARLY", True), ("LATE", True)]
 
 
 async def test_a_redelivery_is_not_handed_on_twice(db: Database) -> None:
