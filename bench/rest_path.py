@@ -14,6 +14,8 @@ credential check, JSON body parsing and validation, the retry loop, the JSON ans
 The load comes from a child process (raw sockets, HTTP/1.1 keep-alive, ``--connections`` connections
 each sending its next request when the previous answer arrived), so the client's CPU is never counted.
 Printed: requests/s, and the server's CPU per request (``time.process_time()`` over the loaded part).
+``--per-connection N`` makes the client open a new connection after every N requests (httpx's default pool
+keeps only 20 idle connections, so a client with more requests in flight than that reconnects often).
 ``--route health`` measures ``GET /health`` (no auth, no body) as the framework's own floor; ``--key``
 chooses the credential: the configured default key, a key stored by ``Auth.create_key`` (hash lookup in
 SQLite), or a dashboard bearer token. ``--profile`` prints cProfile's top costs of the loaded part.
@@ -103,39 +105,46 @@ def request_bytes(route: str, port: int, headers: dict[str, str]) -> bytes:
 # ------------------------------------------------------------------------------------ the client
 
 
-def client_main(port: int, count: int, connections: int, request_hex: str) -> None:
-    """Child process: ``count`` requests over ``connections`` keep-alive connections; prints a JSON line."""
+def client_main(port: int, count: int, connections: int, request_hex: str, per_connection: int) -> None:
+    """Child process: ``count`` requests over ``connections`` keep-alive connections at once, each replaced
+    by a new one after ``per_connection`` requests (0: never); prints a JSON line."""
     request = bytes.fromhex(request_hex)
     statuses: dict[int, int] = {}
     remaining = [count]
 
     async def one_connection() -> None:
-        stream = await trio.open_tcp_stream("127.0.0.1", port)
-        stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        while remaining[0] > 0:
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            async with stream:
+                await requests_on(stream)
+
+    async def requests_on(stream: trio.SocketStream) -> None:
         buffer = bytearray()
-        async with stream:
-            while remaining[0] > 0:
-                remaining[0] -= 1
-                await stream.send_all(request)
-                while (end := buffer.find(b"\r\n\r\n")) < 0:
-                    chunk = await stream.receive_some(65536)
-                    if not chunk:
-                        raise RuntimeError("the server closed the connection")
-                    buffer += chunk
-                head = bytes(buffer[:end]).decode("latin-1")
-                status = int(head.split(" ", 2)[1])
-                length = 0
-                for line in head.split("\r\n")[1:]:
-                    name, _, value = line.partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value)
-                while len(buffer) < end + 4 + length:
-                    chunk = await stream.receive_some(65536)
-                    if not chunk:
-                        raise RuntimeError("the server closed the connection")
-                    buffer += chunk
-                del buffer[: end + 4 + length]
-                statuses[status] = statuses.get(status, 0) + 1
+        for _ in range(per_connection or count):
+            if remaining[0] <= 0:
+                return
+            remaining[0] -= 1
+            await stream.send_all(request)
+            while (end := buffer.find(b"\r\n\r\n")) < 0:
+                chunk = await stream.receive_some(65536)
+                if not chunk:
+                    raise RuntimeError("the server closed the connection")
+                buffer += chunk
+            head = bytes(buffer[:end]).decode("latin-1")
+            status = int(head.split(" ", 2)[1])
+            length = 0
+            for line in head.split("\r\n")[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            while len(buffer) < end + 4 + length:
+                chunk = await stream.receive_some(65536)
+                if not chunk:
+                    raise RuntimeError("the server closed the connection")
+                buffer += chunk
+            del buffer[: end + 4 + length]
+            statuses[status] = statuses.get(status, 0) + 1
 
     async def main() -> None:
         t0 = time.perf_counter()
@@ -196,6 +205,7 @@ async def measure(options: argparse.Namespace) -> dict[str, Any]:
                             str(count),
                             str(options.connections),
                             request.hex(),
+                            str(options.per_connection),
                         ],
                         capture_stdout=True,
                     )
@@ -242,11 +252,14 @@ def main() -> None:
     parser.add_argument("--key", choices=("default", "stored", "bearer"), default="default")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--profile-out", help="also write the cProfile stats to this file")
-    parser.add_argument("--client", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--per-connection", type=int, default=0, help="requests per client connection before a new one (0: unlimited)"
+    )
+    parser.add_argument("--client", nargs=5, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.client:
-        port, count, connections, request_hex = options.client
-        client_main(int(port), int(count), int(connections), request_hex)
+        port, count, connections, request_hex, per_connection = options.client
+        client_main(int(port), int(count), int(connections), request_hex, int(per_connection))
         return
     result = trio.run(measure, options)
     profile = result.pop("profile", None)
