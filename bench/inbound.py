@@ -4,7 +4,7 @@ Usage (from the repository root)::
 
     .venv/bin/python bench/inbound.py [--messages 3000] [--sessions 10] [--rounds 3] [--baseline REV]
 
-What is measured, for the current ``waporta/messages.py`` and for the version at git revision
+What is measured, for the current ``waporta.messages`` and for the ``waporta/messages.py`` at git revision
 ``--baseline`` (by default the newest commit whose ``InboundQueue`` still reads every message back
 from SQLite and marks it handled one by one: the "before" figure), each in a fresh database file in a
 temporary directory, the hook a no-op (a plugin's own cost is not the pipeline's):
@@ -49,17 +49,17 @@ from waproto.client.messaging import ReceivedMessage  # noqa: E402
 from waproto.jid import JID  # noqa: E402
 from waproto.proto import Message  # noqa: E402
 
-SOURCE = "waporta/messages.py"
-#: In the current InboundQueue only (it hands committed messages over in memory).
+SOURCE = "waporta/messages.py"  # a single module until the package waporta/messages/ replaced it
+#: In InboundQueue since it hands committed messages over in memory.
 MARKER = "_replay_until"
 ME = JID("15550001111", "s.whatsapp.net", device=7)
 Figures = dict[str, float]
 
 
 def git_show(rev: str) -> str:
-    return subprocess.run(
-        ["git", "show", f"{rev}:{SOURCE}"], cwd=ROOT, check=True, capture_output=True, text=True
-    ).stdout
+    """messages.py at ``rev`` ("" where it is not a single file: the package replaced it)."""
+    shown = subprocess.run(["git", "show", f"{rev}:{SOURCE}"], cwd=ROOT, capture_output=True, text=True)
+    return shown.stdout if shown.returncode == 0 else ""
 
 
 def find_baseline() -> str:
@@ -68,7 +68,8 @@ def find_baseline() -> str:
         ["git", "log", "--format=%H", "-n", "50", "--", SOURCE], cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout.split()
     for rev in revs:
-        if MARKER not in git_show(rev):
+        text = git_show(rev)
+        if text and MARKER not in text:
             return rev
     raise SystemExit("no commit of messages.py without the in-memory hand-over among the last 50")
 
