@@ -35,7 +35,10 @@ class InboundQueue:
     :meth:`accept` records the marks in its own transaction. :meth:`run` writes them itself once
     ``batch`` are waiting, after ``flush_after`` seconds without a new message, when :meth:`drained` is
     awaited, and when it is cancelled. A mark lost in a crash only means the message is handed on again
-    after the restart (at-least-once, as the module docstring says).
+    after the restart (at-least-once, as the package docstring says).
+
+    Messages committed but not yet handed on wait in memory (as well as in the table): a hook slower
+    than the session's traffic lets that backlog grow without bound.
     """
 
     def __init__(
