@@ -19,16 +19,17 @@ registry. It reads the network (device lists, other devices' bundles, groups) th
 
 - :meth:`SimPhone.export_state` / :meth:`SimPhone.import_state` give and take the whole learnt state
   (sessions, identities, sender keys, log); :meth:`SimPhone.export_changes` gives only what changed since
-  it was last asked and :meth:`SimPhone.apply_changes` replays that (``waproto.sandbox.phone_store``), so
-  an owner can persist a phone by appending small records.
+  it was last asked and :meth:`SimPhone.apply_changes` replays that, so an owner can persist a phone by
+  appending small records. These are thin: the work is done by ``waproto.sandbox.phone_store``.
 
 Session addresses are local: every device is named by its account's phone number and device id, whether
 the stanza spoke of it by phone number or LID. The phone never sends ``<device-identity>``: a primary device
 has none. Message ids are ``3EB0`` and 18 hex digits from the injected ``rng``.
 
 This module is NOT a client (no connection, no login, no iq round trips: the registry stands in for
-usync and prekey fetches), and does not upload or download media: :meth:`SimPhone.send_media` takes what
-the media store returned, :meth:`SimPhone.open_media` decrypts a blob the caller fetched.
+usync and prekey fetches), does not upload or download media (:meth:`SimPhone.send_media` takes what
+the media store returned, :meth:`SimPhone.open_media` decrypts a blob the caller fetched), and does not
+define or build the persisted forms (``phone_store``) nor store them anywhere (``journal``).
 """
 
 from __future__ import annotations
@@ -44,16 +45,7 @@ from waproto.jid import DEFAULT_USER_SERVER, GROUP_SERVER, JID, parse_jid
 from waproto.media import EncryptedMediaInfo, decrypt_media
 from waproto.proto import Message, decode
 from waproto.sandbox.phone_log import Direction, LogEntry, ReceiptState, kind_of, media_fields
-from waproto.sandbox.phone_store import (
-    PhoneSenderKeys,
-    PhoneStore,
-    dump_identities,
-    dump_sender_keys,
-    dump_sessions,
-    dump_skdm_sent,
-    parse_changes,
-    parse_state,
-)
+from waproto.sandbox.phone_store import PhonePersistence, PhoneSenderKeys, PhoneStore
 from waproto.sandbox.registry import (
     Account,
     DeviceKeys,
@@ -205,11 +197,8 @@ class SimPhone:
         self._fresh: list[OneTimePreKey] = self.new_pre_keys(generate)
         self._skdm_sent: dict[JID, set[JID]] = {}
         self._sent: dict[str, tuple[JID, Message]] = {}
-        # What changed since the last export (see export_changes): log entries from _log_saved on are
-        # new, _log_changed holds the positions of older ones that moved on; groups whose skdm_sent changed.
-        self._log_saved = 0
-        self._log_changed: set[int] = set()
-        self._skdm_changed: set[JID] = set()
+        # Exports and replays the state; told which log positions and skdm_sent groups changed.
+        self._persistence = PhonePersistence(self.store, self.sender_keys, self._skdm_sent)
         # The newest log position of each (message id, direction), for find().
         self._positions: dict[tuple[str, str], int] = {}
 
@@ -360,7 +349,7 @@ class SimPhone:
                 if enc is not None:
                     participants.append(Node("to", {"jid": device}, [enc]))
                     have.add(device)
-                    self._skdm_changed.add(group_jid)
+                    self._persistence.skdm_changed.add(group_jid)
         skmsg = await group_encrypt(self.sender_keys, name, pad(message.SerializeToString(), self.rng))
         enc_attrs: dict[str, str | JID] = {"v": "2", "type": "skmsg"}
         mediatype = _mediatype(message)
@@ -384,7 +373,7 @@ class SimPhone:
             entry = self.log[position]
             error = node.attrs.get("error")
             entry.advance("server" if error is None else "failed", detail=str(error or ""))
-            self._log_changed.add(position)
+            self._persistence.log_changed.add(position)
             return Received(entry)
         return Received()
 
@@ -498,7 +487,7 @@ class SimPhone:
             if position is not None and state is not None:
                 entry = self.log[position]
                 entry.advance(state, by=str(node.attrs.get("participant") or node.attrs.get("from", "")))
-                self._log_changed.add(position)
+                self._persistence.log_changed.add(position)
         return Received(entry)
 
     async def _resend(self, node: Node, message_id: str, now: int) -> Received:
@@ -512,7 +501,7 @@ class SimPhone:
         self.store.forget_session(self._address(device))
         if chat.server == GROUP_SERVER:
             self._skdm_sent.get(chat, set()).discard(device)
-            self._skdm_changed.add(chat)
+            self._persistence.skdm_changed.add(chat)
             fresh = Message()
             fresh.CopyFrom(message)
             return Received(out=[await self.send_message(chat, fresh, now=now, message_id=message_id)])
@@ -525,88 +514,27 @@ class SimPhone:
     # ----------------------------------------------------------------- persistence
 
     async def export_state(self) -> dict[str, Any]:
-        """What the phone learnt, JSON-ready: sessions, peer identities, sender keys, which devices hold
-        its sender keys, and the log (the state form of ``waproto.sandbox.phone_store``). Key material of
-        its own is not included (that is :class:`PhoneKeys`, kept by the owner); prekeys used up are gone
-        from the owner's dict already. Does not change what :meth:`export_changes` reports."""
-        return {
-            "sessions": dump_sessions(self.store.sessions, self.store.sessions),
-            "identities": dump_identities(self.store.identities, self.store.identities),
-            "sender_keys": await dump_sender_keys(self.sender_keys, self.sender_keys.names),
-            "skdm_sent": dump_skdm_sent(self._skdm_sent, self._skdm_sent),
-            "log": [entry.to_state() for entry in self.log],
-        }
+        """What the phone learnt, JSON-ready (the state form of ``phone_store``): sessions, peer identities,
+        sender keys, which devices hold its sender keys, the log; not its own keys (the owner keeps
+        :class:`PhoneKeys`). See :meth:`PhonePersistence.export_state`."""
+        return await self._persistence.export_state(self.log)
 
     async def export_changes(self) -> dict[str, Any] | None:
-        """What changed since the last :meth:`export_changes` (or :meth:`import_state`), as a change record
-        of ``waproto.sandbox.phone_store``, or None when nothing did; the phone then counts it as saved.
-
-        Tracked: sessions stored or dropped, identities saved, sender keys stored, devices given the sender
-        key, log entries added and entries whose receipt state this phone moved on. (A decrypted media
-        plaintext is never persisted; an entry changed from outside the phone's methods is saved with
-        the next whole state.)"""
-        changes = self.store.take_changes()
-        if self.sender_keys.changed:
-            changes["sender_keys"] = await dump_sender_keys(self.sender_keys, self.sender_keys.changed)
-            self.sender_keys.changed.clear()
-        if self._skdm_changed:
-            changes["skdm_sent"] = dump_skdm_sent(self._skdm_sent, self._skdm_changed)
-            self._skdm_changed.clear()
-        positions = sorted({p for p in self._log_changed if p < self._log_saved} | set(range(self._log_saved, len(self.log))))
-        if positions:
-            changes["log_at"] = [[p, self.log[p].to_state()] for p in positions]
-        self._log_changed.clear()
-        self._log_saved = len(self.log)
-        return changes or None
+        """What changed since the last :meth:`export_changes` or :meth:`import_state` (a change record of
+        ``phone_store``), or None; it then counts as saved. See :meth:`PhonePersistence.export_changes`."""
+        return await self._persistence.export_changes(self.log)
 
     async def import_state(self, data: Any) -> None:
-        """Restore what :meth:`export_state` returned (into a phone built from the same keys); what is
-        restored counts as saved.
-
-        Raises ``DecodeError`` for data that is not such a state; the phone is then unchanged."""
-        state = parse_state(data)
-        self.store.sessions.update(state.sessions)
-        self.store.identities.update(state.identities)
-        for name, record in state.sender_keys:
-            await self.sender_keys.store_sender_key(name, record)
-        self._skdm_sent.update(state.skdm_sent)
-        self.log = state.log
+        """Restore what :meth:`export_state` returned (into a phone built from the same keys); it counts as
+        saved. ``DecodeError`` for anything else, the phone then unchanged."""
+        self.log = await self._persistence.import_state(data)
         self._reindex()
-        self._forget_changes()
 
     async def apply_changes(self, data: Any) -> None:
-        """Replay a change record :meth:`export_changes` returned, on top of the state it followed; what
-        it changes counts as saved. Replaying a record twice is harmless.
-
-        Raises ``DecodeError`` for anything else (a log position past the end included); the phone is
-        then unchanged."""
-        changes = parse_changes(data)
-        length = len(self.log)
-        for position, _ in changes.log_at:
-            if position > length:
-                raise DecodeError(f"a change record puts a log entry at {position}, past the end ({length})")
-            length = max(length, position + 1)
-        self.store.sessions.update(changes.sessions)
-        for address in changes.sessions_removed:
-            self.store.sessions.pop(address, None)
-        self.store.identities.update(changes.identities)
-        for name, record in changes.sender_keys:
-            await self.sender_keys.store_sender_key(name, record)
-        self._skdm_sent.update(changes.skdm_sent)
-        for position, entry in changes.log_at:
-            if position == len(self.log):
-                self.log.append(entry)
-            else:
-                self.log[position] = entry
+        """Replay a change record :meth:`export_changes` returned, on top of the state it followed (twice is
+        harmless); it counts as saved. ``DecodeError`` for anything else, the phone then unchanged."""
+        await self._persistence.apply_changes(data, self.log)
         self._reindex()
-        self._forget_changes()
-
-    def _forget_changes(self) -> None:
-        self.store.forget_changes()
-        self.sender_keys.changed.clear()
-        self._skdm_changed.clear()
-        self._log_changed.clear()
-        self._log_saved = len(self.log)
 
     # ----------------------------------------------------------------- the log
 

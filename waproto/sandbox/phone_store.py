@@ -1,9 +1,13 @@
-"""A simulated phone's Signal stores that remember what changed, and the JSON form of the phone's state.
+"""A simulated phone's persistence: Signal stores that remember what changed, the JSON forms of the phone's
+state, and :class:`PhonePersistence`, which exports and replays them.
 
 :class:`PhoneStore` (sessions, peer identities, the phone's own prekeys) and :class:`PhoneSenderKeys`
 (group sender keys) are the ``waproto.signal`` memory stores plus a record of which entries changed since
-the owner last asked (:meth:`PhoneStore.take_changes`). That is what lets the sandbox persist a phone by
-appending only what one message changed (``waproto.sandbox.journal``) instead of rewriting its whole state.
+the owner last asked (:meth:`PhoneStore.take_changes`). :class:`PhonePersistence` adds what else changed
+(log entries, devices given the sender key) and builds the records; that is what lets the sandbox persist
+a phone by appending only what one message changed (``waproto.sandbox.journal``) instead of rewriting its
+whole state. ``SimPhone``'s ``export_state``/``import_state``/``export_changes``/``apply_changes`` delegate
+here.
 
 Two JSON forms, both JSON-ready dicts:
 
@@ -14,14 +18,15 @@ Two JSON forms, both JSON-ready dicts:
   that position); :func:`parse_changes` reads it. Every change sets a value, so replaying a record twice
   gives the same state (the journal's requirement).
 
-This module is NOT the phone (``phone``) and does no I/O.
+This module is NOT the phone (``phone``: sending, receiving, the log's lookups), knows nothing of where
+records are kept (``journal``, ``messaging``) and does no I/O.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +39,15 @@ from waproto.signal.keys import PreKeyRecord
 from waproto.signal.sender_keys import SenderKeyRecord
 from waproto.signal.session import SessionRecord
 
-__all__ = ["PhoneSenderKeys", "PhoneState", "PhoneStore", "dump_sender_keys", "parse_changes", "parse_state"]
+__all__ = [
+    "PhonePersistence",
+    "PhoneSenderKeys",
+    "PhoneState",
+    "PhoneStore",
+    "dump_sender_keys",
+    "parse_changes",
+    "parse_state",
+]
 
 _MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, binascii.Error, LocalProtocolError)
 
@@ -206,3 +219,107 @@ def parse_changes(data: Any) -> PhoneState:
     except (*_MALFORMED, DecodeError) as exc:
         raise DecodeError(f"not a simulated phone's change record: {exc!r}") from exc
     return state
+
+
+# --------------------------------------------------------------------- exporting and replaying
+
+
+class PhonePersistence:
+    """The persistence side of one simulated phone: its whole state and its change records.
+
+    It shares (does not copy) the phone's ``store``, ``sender_keys`` and ``skdm_sent`` (which devices hold
+    the phone's sender key, by group). The phone's log is passed to each call, because a restored state
+    replaces the phone's log list. The phone reports what else it changed: :attr:`log_changed` (positions
+    of older log entries whose receipt state it moved on; entries from :attr:`log_saved` on are new) and
+    :attr:`skdm_changed` (groups whose ``skdm_sent`` changed).
+    """
+
+    def __init__(self, store: PhoneStore, sender_keys: PhoneSenderKeys, skdm_sent: dict[JID, set[JID]]) -> None:
+        self.store = store
+        self.sender_keys = sender_keys
+        self.skdm_sent = skdm_sent
+        #: How many log entries were saved; those after are new.
+        self.log_saved = 0
+        #: Positions of saved log entries that changed since.
+        self.log_changed: set[int] = set()
+        #: Groups whose devices holding the sender key changed since the last export.
+        self.skdm_changed: set[JID] = set()
+
+    async def export_state(self, log: Sequence[LogEntry]) -> dict[str, Any]:
+        """The whole state form (see the module docstring) of the shared stores and ``log``. The phone's own
+        key material is not in it (the owner keeps that); prekeys used up are gone from the owner's dict
+        already. Does not change what :meth:`export_changes` reports."""
+        return {
+            "sessions": dump_sessions(self.store.sessions, self.store.sessions),
+            "identities": dump_identities(self.store.identities, self.store.identities),
+            "sender_keys": await dump_sender_keys(self.sender_keys, self.sender_keys.names),
+            "skdm_sent": dump_skdm_sent(self.skdm_sent, self.skdm_sent),
+            "log": [entry.to_state() for entry in log],
+        }
+
+    async def export_changes(self, log: Sequence[LogEntry]) -> dict[str, Any] | None:
+        """A change record of what changed since the last export (or restore), or None when nothing did;
+        it then counts as saved.
+
+        Tracked: sessions stored or dropped, identities saved, sender keys stored, devices given the sender
+        key, log entries added and entries whose receipt state the phone moved on. (A decrypted media
+        plaintext is never persisted; an entry changed from outside the phone's methods is saved with
+        the next whole state.)"""
+        changes = self.store.take_changes()
+        if self.sender_keys.changed:
+            changes["sender_keys"] = await dump_sender_keys(self.sender_keys, self.sender_keys.changed)
+            self.sender_keys.changed.clear()
+        if self.skdm_changed:
+            changes["skdm_sent"] = dump_skdm_sent(self.skdm_sent, self.skdm_changed)
+            self.skdm_changed.clear()
+        positions = sorted({p for p in self.log_changed if p < self.log_saved} | set(range(self.log_saved, len(log))))
+        if positions:
+            changes["log_at"] = [[p, log[p].to_state()] for p in positions]
+        self.log_changed.clear()
+        self.log_saved = len(log)
+        return changes or None
+
+    async def import_state(self, data: Any) -> list[LogEntry]:
+        """Restore a whole state into the shared stores and return its log (the phone's new log); what is
+        restored counts as saved. ``DecodeError`` for data that is not such a state; nothing is then changed."""
+        state = parse_state(data)
+        self.store.sessions.update(state.sessions)
+        self.store.identities.update(state.identities)
+        for name, record in state.sender_keys:
+            await self.sender_keys.store_sender_key(name, record)
+        self.skdm_sent.update(state.skdm_sent)
+        self.forget_changes(len(state.log))
+        return state.log
+
+    async def apply_changes(self, data: Any, log: list[LogEntry]) -> None:
+        """Replay a change record on the shared stores and ``log`` (changed in place), on top of the state
+        it followed; what it changes counts as saved, and replaying it twice is harmless. ``DecodeError``
+        for anything else (a log position past the end included); nothing is then
+        changed."""
+        changes = parse_changes(data)
+        length = len(log)
+        for position, _ in changes.log_at:
+            if position > length:
+                raise DecodeError(f"a change record puts a log entry at {position}, past the end ({length})")
+            length = max(length, position + 1)
+        self.store.sessions.update(changes.sessions)
+        for address in changes.sessions_removed:
+            self.store.sessions.pop(address, None)
+        self.store.identities.update(changes.identities)
+        for name, record in changes.sender_keys:
+            await self.sender_keys.store_sender_key(name, record)
+        self.skdm_sent.update(changes.skdm_sent)
+        for position, entry in changes.log_at:
+            if position == len(log):
+                log.append(entry)
+            else:
+                log[position] = entry
+        self.forget_changes(len(log))
+
+    def forget_changes(self, log_length: int) -> None:
+        """Treat everything as saved, the log being ``log_length`` entries long."""
+        self.store.forget_changes()
+        self.sender_keys.changed.clear()
+        self.skdm_changed.clear()
+        self.log_changed.clear()
+        self.log_saved = log_length

@@ -1,14 +1,19 @@
-"""waproto.sandbox.phone_store: stores that note what changed, and the state / change-record JSON forms."""
+"""waproto.sandbox.phone_store: stores that note what changed, the state / change-record JSON forms, and
+PhonePersistence, which exports and replays them."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
 
 from waproto.errors import DecodeError
 from waproto.jid import JID
+from waproto.proto import Message
+from waproto.sandbox.phone_log import LogEntry
 from waproto.sandbox.phone_store import (
+    PhonePersistence,
     PhoneSenderKeys,
     PhoneStore,
     dump_sender_keys,
@@ -65,6 +70,47 @@ async def test_sender_keys_note_their_names() -> None:
     [[group, sender, _]] = await dump_sender_keys(keys, keys.names)
     assert (group, sender) == ("99@g.us", [BOB.name, 0])
     assert await dump_sender_keys(keys, [SenderKeyName("1@g.us", BOB)]) == []
+
+
+def logged(message_id: str) -> LogEntry:
+    alice = JID("15550001111", "s.whatsapp.net")
+    return LogEntry.make(message_id, "out", alice, alice, 1, Message(conversation="hi"), "pending")
+
+
+async def test_persistence_exports_what_changed_and_replays_it() -> None:
+    skdm_sent: dict[JID, set[JID]] = {}
+    saved = PhonePersistence(store(), PhoneSenderKeys(), skdm_sent)
+    log: list[LogEntry] = []
+    assert await saved.export_changes(log) is None
+    base = json.loads(json.dumps(await saved.export_state(log)))
+    await saved.store.store_session(BOB, SessionRecord())
+    group = JID("99", "g.us")
+    skdm_sent[group] = {JID("15550002222", "s.whatsapp.net")}  # shared with the phone, not copied
+    saved.skdm_changed.add(group)
+    log += [logged("A"), logged("B")]
+    first = await saved.export_changes(log)
+    assert first is not None
+    assert sorted(first) == ["log_at", "sessions", "skdm_sent"]
+    assert [p for p, _ in first["log_at"]] == [0, 1]
+    log[0].advance("server")
+    saved.log_changed.add(0)
+    second = await saved.export_changes(log)
+    assert second == {"log_at": [[0, log[0].to_state()]]}
+    assert await saved.export_changes(log) is None
+
+    restored = PhonePersistence(store(), PhoneSenderKeys(), {})
+    restored_log = await restored.import_state(base)
+    assert restored_log == []
+    for record in (first, second, second):  # replaying a record twice is harmless
+        await restored.apply_changes(json.loads(json.dumps(record)), restored_log)
+    assert await restored.export_state(restored_log) == await saved.export_state(log)
+    assert await restored.export_changes(restored_log) is None  # what was replayed counts as saved
+    with pytest.raises(DecodeError):
+        await restored.apply_changes({"sessions_removed": [[BOB.name, 0]], "log_at": [[3, log[0].to_state()]]}, restored_log)
+    assert len(restored_log) == 2
+    assert BOB in restored.store.sessions  # a refused record changes nothing
+    with pytest.raises(DecodeError):
+        await restored.import_state({"log": []})
 
 
 def test_parse_state_and_changes() -> None:
