@@ -88,7 +88,7 @@ class Connection:
         self._writer = FrameWriter() if intro is None else FrameWriter(intro=intro)
         self._reader = FrameReader()
         self._cipher: TransportCipher | None = None
-        self._outgoing = bytearray(self._writer.frame(self._initiator.client_hello()))
+        self._outgoing: list[bytes] = [self._writer.frame(self._initiator.client_hello())]
         self._state = ConnectionState.HANDSHAKING
 
     @property
@@ -119,15 +119,20 @@ class Connection:
 
     def data_to_send(self) -> bytes:
         """Everything queued for the server since the last call (possibly ``b""``), to send in order."""
-        data = bytes(self._outgoing)
-        self._outgoing.clear()
-        return data
+        return b"".join(self.frames_to_send())
+
+    def frames_to_send(self) -> list[bytes]:
+        """What :meth:`data_to_send` gives, one item per frame (the intro rides with the first frame): a
+        client sends each item as its own websocket message, as WhatsApp Web, Baileys and whatsmeow do."""
+        frames = self._outgoing
+        self._outgoing = []
+        return frames
 
     def send_node(self, node: Node) -> None:
         """Queue one stanza. ``LocalProtocolError`` unless the connection is OPEN."""
         if self._state is not ConnectionState.OPEN or self._cipher is None:
             raise LocalProtocolError(f"cannot send a stanza on a {self._state.value} connection")
-        self._outgoing += self._writer.frame(self._cipher.encrypt(marshal(node)))
+        self._outgoing.append(self._writer.frame(self._cipher.encrypt(marshal(node))))
 
     # ----------------------------------------------------------------- input
 
@@ -156,7 +161,7 @@ class Connection:
 
     def _finish_handshake(self, frame: bytes, now: int) -> Event:
         certificate = self._initiator.receive_server_hello(frame, now=now)
-        self._outgoing += self._writer.frame(self._initiator.client_finish(self._payload))
+        self._outgoing.append(self._writer.frame(self._initiator.client_finish(self._payload)))
         self._cipher = self._initiator.transport
         self._state = ConnectionState.OPEN
         return HandshakeCompleted(certificate)

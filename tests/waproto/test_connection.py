@@ -61,6 +61,19 @@ def test_handshake_sends_the_payload() -> None:
     assert server.responder.client_static == creds.noise_key.public
 
 
+def test_frames_to_send_gives_one_item_per_frame() -> None:
+    conn, server, _ = connect(fresh())
+    for n in range(3):
+        conn.send_node(Node("iq", {"id": str(n), "type": "get", "to": SERVER_JID}))
+    frames = conn.frames_to_send()
+    assert len(frames) == 3
+    assert conn.frames_to_send() == []
+    assert conn.data_to_send() == b""
+    for n, frame in enumerate(frames):  # each item decodes on its own, as one websocket message would
+        server.receive(frame)
+        assert server.received[-1].attrs["id"] == str(n)
+
+
 def test_a_chain_from_another_root_is_refused() -> None:
     creds = fresh()
     conn = Connection(creds, registration_payload(creds), ephemeral=curve.generate_key_pair(random.Random(5).randbytes))

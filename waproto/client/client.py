@@ -114,6 +114,17 @@ async def _open_websocket(settings: ClientSettings) -> Transport:
     return await connect_websocket(settings.url, origin=settings.origin, ssl_context=settings.ssl_context)
 
 
+async def _send_frames(transport: Transport, frames: list[bytes]) -> None:
+    """Send each frame as its own websocket message (as WhatsApp Web, Baileys and whatsmeow do), in one
+    socket write when the transport can."""
+    send_many = getattr(transport, "send_many", None)
+    if send_many is not None:
+        await send_many(frames)
+        return
+    for frame in frames:
+        await transport.send(frame)
+
+
 @dataclass(slots=True)
 class _Waiter:
     done: trio.Event = field(default_factory=trio.Event)
@@ -628,7 +639,7 @@ class Client:
         stanza was written.
 
         It is queued on the connection at once (so stanzas go out in the order of the calls), then
-        everything queued is written in one transport ``send`` (stanzas that other tasks queued meanwhile
+        everything queued is written in one socket write, each stanza still its own websocket message (stanzas that other tasks queued meanwhile
         go with it). Called by a stanza handler in the read loop, it only queues: the read loop writes
         once after the batch of stanzas it is handling (a receipt and an ack for the same batch share a
         write)."""
@@ -642,11 +653,11 @@ class Client:
             transport = self._transport
             if self._conn is not conn or transport is None or self._outcome is not None:
                 raise NotConnected("the connection ended before the stanza was written")
-            data = conn.data_to_send()
-            if not data:
+            frames = conn.frames_to_send()
+            if not frames:
                 return  # another task's write took it
             try:
-                await transport.send(data)
+                await _send_frames(transport, frames)
             except TransportClosed as exc:
                 self._finish("connection_lost", "reconnect", exc.code)
                 raise NotConnected("the connection broke while sending") from exc
@@ -685,9 +696,9 @@ class Client:
         async with self._send_lock:
             conn, transport = self._conn, self._transport
             if conn is not None and transport is not None:
-                data = conn.data_to_send()
-                if data:
-                    await transport.send(data)
+                frames = conn.frames_to_send()
+                if frames:
+                    await _send_frames(transport, frames)
 
     async def _emit(self, event: ClientEvent) -> None:
         with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):

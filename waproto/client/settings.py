@@ -87,8 +87,10 @@ class Transport(Protocol):
     """A message transport to the server (a websocket). ``receive`` raises ``TransportClosed`` at the end.
 
     A transport may also have ``async receive_many() -> bytes``: every message already received, joined
-    (WhatsApp's frame layer re-splits them). The client then reads with it and answers a whole batch of
-    stanzas in one ``send`` (``waproto.client.websocket.WebSocket`` has it)."""
+    (WhatsApp's frame layer re-splits them), and ``async send_many(messages: list[bytes])``: several
+    messages, each still its own websocket message, in one socket write. The client then reads with the
+    first and answers a whole batch of stanzas with the second (``waproto.client.websocket.WebSocket`` has
+    both); without them it calls ``receive`` and ``send`` once per message."""
 
     async def send(self, data: bytes) -> None: ...
 

@@ -74,6 +74,16 @@ class WebSocket:
             self._protocol.send_binary(data)
             await self._flush()
 
+    async def send_many(self, messages: list[bytes]) -> None:
+        """Send each of ``messages`` as one binary message, all in one socket write. ``TransportClosed`` as
+        :meth:`send`."""
+        async with self._send_lock:
+            if self._protocol.state is not State.OPEN:
+                raise TransportClosed("the websocket is not open", code=self._close_code())
+            for data in messages:
+                self._protocol.send_binary(data)
+            await self._flush()
+
     async def receive(self) -> bytes:
         """The next message (binary or text as bytes). ``TransportClosed`` once the socket is closed."""
         while not self._messages:

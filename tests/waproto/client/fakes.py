@@ -25,7 +25,7 @@ class ServerSide:
         self.stanza_send, self.stanzas = trio.open_memory_channel[Node](1000)
         self.client_closed = False
         self.handshake_done = trio.Event()
-        #: How many stanzas each transport ``send`` of the client carried, in order.
+        #: How many stanzas each socket write (``send_many``) of the client carried, in order.
         self.writes: list[int] = []
         #: While set, the client's next transport ``send`` waits until the event is set.
         self.hold: trio.Event | None = None
@@ -67,6 +67,10 @@ class FakeTransport:
         self.side = side
 
     async def send(self, data: bytes) -> None:
+        await self.send_many([data])
+
+    async def send_many(self, messages: list[bytes]) -> None:
+        """One socket write of websocket messages; each must hold at most one WhatsApp frame."""
         side = self.side
         if side.hold is not None:
             await side.hold.wait()
@@ -76,9 +80,13 @@ class FakeTransport:
             side.fail_next_send = False
             raise TransportClosed("broke while writing")
         before = len(side.fake.received)
-        reply = side.fake.receive(data)
-        if reply:
-            side.to_client_send.send_nowait(reply)
+        for data in messages:
+            start = len(side.fake.received)
+            reply = side.fake.receive(data)
+            if len(side.fake.received) - start > 1:
+                raise AssertionError("one websocket message carried several WhatsApp frames")
+            if reply:
+                side.to_client_send.send_nowait(reply)
         if side.fake.payload is not None:
             side.handshake_done.set()
         if len(side.fake.received) > before:

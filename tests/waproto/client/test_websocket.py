@@ -143,6 +143,26 @@ async def test_receive_many_joins_every_message_already_received(nursery: trio.N
         await ws.aclose()
 
 
+async def test_send_many_writes_each_message_as_its_own_websocket_message_in_one_write(
+    nursery: trio.Nursery,
+) -> None:
+    seen: list[list[bytes]] = []
+
+    async def record(stream: trio.SocketStream, proto: ServerProtocol) -> None:
+        got = await frames(stream, proto)  # one TCP read: what one socket write carried
+        seen.append([bytes(f.data) for f in got if f.opcode == Opcode.BINARY])
+        proto.send_binary(b"done")
+        await flush(stream, proto)
+
+    port, _ = await start(nursery, record)
+    with trio.fail_after(10):
+        ws = await connect_websocket(f"ws://127.0.0.1:{port}/ws/chat")
+        await ws.send_many([b"frame one", b"frame two", b"three"])
+        assert await ws.receive() == b"done"
+        await ws.aclose()
+    assert seen == [[b"frame one", b"frame two", b"three"]]
+
+
 async def test_rejected_refused_and_bad_urls(nursery: trio.Nursery) -> None:
     port, _ = await start(nursery, echo)
     with trio.fail_after(10):
