@@ -305,5 +305,7 @@ async def test_without_a_directory_the_same_message_needs_a_retry(served: Served
         await served.sandbox.messaging.send_text(BOB, alice.jid, "after the restart")
         item = await inbox.next()
         assert isinstance(item, UndecryptableMessage)
-        assert any(n.tag == "receipt" and n.attrs.get("type") == "retry" for n in sent_nodes.nodes)
+        with trio.fail_after(15):  # the retry receipt goes out once the callback returned
+            while not any(n.tag == "receipt" and n.attrs.get("type") == "retry" for n in sent_nodes.nodes):
+                await trio.sleep(0.01)
         assert after.addresses.lid_of(bob.jid) is None
