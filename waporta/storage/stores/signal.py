@@ -8,7 +8,8 @@
 
 Every row carries the hub session id, so many WhatsApp sessions share the database and never see each
 other's rows. Each store call is at most one :meth:`Database.read` or :meth:`Database.write` (one
-transaction, one thread hop); a write is committed before the call returns, so what waproto stored after a
+transaction; the single-row writes of sessions, identities, a removed prekey and sender keys are
+``inline`` writes, run in the trio thread when the writer is idle, without a thread hop); a write is committed before the call returns, so what waproto stored after a
 successful decryption survives a crash the moment it is relied on. waproto stores only after a whole
 operation succeeded, so a failed decryption leaves these tables untouched.
 
@@ -189,7 +190,7 @@ class SqliteSignalStore:
             return previous
 
         try:
-            previous = await self.db.write(save)
+            previous = await self.db.write(save, inline=True)
         except BaseException:
             self._identities.drop(address)
             raise
@@ -232,7 +233,8 @@ class SqliteSignalStore:
         await self.db.write(
             lambda conn: conn.execute(
                 "DELETE FROM signal_pre_keys WHERE session_id = ? AND key_id = ?", (sid, pre_key_id)
-            )
+            ),
+            inline=True,
         )
 
     async def pre_key_ids(self) -> list[int]:
@@ -343,7 +345,8 @@ class SqliteSignalStore:
                     "INSERT OR REPLACE INTO signal_sessions (session_id, name, device_id, record)"
                     " VALUES (?, ?, ?, ?)",
                     row,
-                )
+                ),
+                inline=True,
             )
         except BaseException:
             self._sessions.drop(address)
@@ -383,7 +386,8 @@ class SqliteSenderKeyStore:
                 "INSERT OR REPLACE INTO signal_sender_keys"
                 " (session_id, group_id, sender_name, sender_device, record) VALUES (?, ?, ?, ?, ?)",
                 row,
-            )
+            ),
+            inline=True,
         )
 
 

@@ -289,14 +289,16 @@ class CountingDatabase:
         self.db = db
         self.reads = 0
         self.writes = 0
+        self.inline = 0  # writes asked to run inline
 
     async def read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         self.reads += 1
         return await self.db.read(fn)
 
-    async def write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+    async def write(self, fn: Callable[[sqlite3.Connection], Any], *, inline: bool = False) -> Any:
         self.writes += 1
-        return await self.db.write(fn)
+        self.inline += inline
+        return await self.db.write(fn, inline=inline)
 
     def take(self) -> tuple[int, int]:
         counts = (self.reads, self.writes)
@@ -334,6 +336,9 @@ async def test_each_call_is_one_transaction(db: Database) -> None:
     await senders.store_sender_key(SenderKeyName(GROUP, PEER), own_sender_key(3))
     assert await senders.load_sender_key(SenderKeyName(GROUP, PEER)) is not None
     assert counting.take() == (1, 1)
+    # The single-row writes (identity, session, removed prekey, sender key) may run inline; the prekey
+    # upload's many rows may not.
+    assert counting.inline == 4
 
 
 async def test_load_sessions(db: Database) -> None:
@@ -397,8 +402,8 @@ class FailingAfterCommit(CountingDatabase):
 
     fail = False
 
-    async def write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        result = await super().write(fn)
+    async def write(self, fn: Callable[[sqlite3.Connection], Any], *, inline: bool = False) -> Any:
+        result = await super().write(fn, inline=inline)
         if self.fail:
             raise RuntimeError("delivered after the commit")
         return result
@@ -483,8 +488,8 @@ async def test_a_write_that_fails_keeps_the_old_value(tmp_path: Path) -> None:
 
     real_write = db.write
 
-    async def broken_write(fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        return await real_write(refuse)
+    async def broken_write(fn: Callable[[sqlite3.Connection], Any], *, inline: bool = False) -> Any:
+        return await real_write(refuse, inline=inline)
 
     db.write = broken_write  # type: ignore[method-assign]
     with pytest.raises(sqlite3.OperationalError):
