@@ -15,7 +15,8 @@ The package, by concept (every public name is re-exported here, import from ``wa
 - ``waporta.sessions.errors``: :class:`SessionError` and its subclasses (the REST API's codes and
   statuses, retryable or not), and the mapping of transport failures onto them;
 - ``waporta.sessions.stores``: :class:`SessionStore` and :class:`SessionSignalStore` (waproto's client
-  stores on the hub's SQLite);
+  stores on the hub's SQLite; a send's session records pending until its stanza goes out);
+- ``waporta.sessions.transport``: the session's transport, which commits those records before it sends;
 - ``waporta.sessions.hub``: :func:`open_hub_sessions` and :func:`client_settings` (the hub's config and
   plugins, sandbox mode).
 

@@ -18,7 +18,8 @@ without a new QR. A session's status is one of :data:`STATUSES`; each change is 
 
 **Messaging.** Each session has a :class:`waproto.client.messaging.Messenger` on its client, with its
 Signal state in the session's SQLite stores (``waporta.sessions.stores``). :meth:`Sessions.send` sends a
-``Message`` once the session is usable; :meth:`Sessions.ready` says why not with the errors of
+``Message`` once the session is usable (its Signal session records pending in memory until the
+session's transport, ``waporta.sessions.transport``, commits them before the stanza goes out); :meth:`Sessions.ready` says why not with the errors of
 ``waporta.sessions.errors`` (checked before any network use), and transport failures during a request
 become :class:`~waporta.sessions.errors.SessionUnavailable` (retryable). waproto's ``NotOnWhatsApp`` and
 ``MessageRefused`` pass through. :meth:`Sessions.check` asks whether a number is on WhatsApp (the
@@ -59,7 +60,8 @@ from waporta.sessions.errors import (
     UnknownSession,
     guarded,
 )
-from waporta.sessions.stores import SessionStore
+from waporta.sessions.stores import SessionStore, deferring_session_writes
+from waporta.sessions.transport import committing_transport
 from waporta.storage import Database
 from waporta.storage.stores import (
     SqliteDeviceListStore,
@@ -313,7 +315,9 @@ class Sessions:
         messenger = session.messenger
         message_id = message_id or messenger.new_message_id()
         sending = messenger.send_message(to, message, message_id=message_id, media_type=media_type)
-        return await guarded(session_id, message_id, sending)
+        # The send's session records are committed together on the stanza's way out (the transport).
+        with deferring_session_writes():
+            return await guarded(session_id, message_id, sending)
 
     async def check(self, session_id: str, phone: str) -> CheckResult:
         """Whether ``phone`` (digits with country code) is on WhatsApp: ``CheckResult(exists, jid, lid)``
@@ -368,7 +372,7 @@ class Sessions:
             store,
             rng=self._rng,
             now=self._now,
-            transport=self._transport,
+            transport=committing_transport(self._transport, store.signal.flush),
         )
         inbox = InboundQueue(self.db, session_id, self._on_message, now=self._now)
         directory = Directory(

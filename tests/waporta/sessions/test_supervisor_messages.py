@@ -29,13 +29,16 @@ from tests.waporta.sessions.helpers import (
 from tests.waproto.sandbox.interop_helpers import Served, served_sandbox
 from waporta.messages import InboundMessage
 from waporta.sessions import (
+    SessionSignalStore,
     UnknownMessage,
     UnknownSession,
     open_sessions,
 )
 from waporta.storage import Database
+from waproto.binary import Node
 from waproto.jid import DEFAULT_USER_SERVER, JID
 from waproto.proto import Message
+from waproto.sandbox.phone import Received
 
 
 async def test_send_to_the_echo_and_receive_its_answer_committed_before_the_receipt(
@@ -259,3 +262,42 @@ async def test_a_message_not_yet_handed_on_is_handed_on_after_a_restart(served: 
         with trio.fail_after(15):
             await sessions.get("sales").inbox.drained()
     assert len(inbox.messages) == 1
+
+
+async def test_a_sends_session_records_are_committed_before_the_message_arrives(
+    served: Served, db: Database, tmp_path: Path
+) -> None:
+    db_file = tmp_path / "waporta.db"
+    async with open_sessions(db, settings_for(served)) as sessions:
+        session = await link_by_qr(served, sessions, "sales")
+        signal = session.messenger.signal
+        assert isinstance(signal, SessionSignalStore)
+        echo_phone = await served.sandbox.messaging.phone(ECHO)
+        original = echo_phone.receive
+        checks: list[tuple[int, bool]] = []
+
+        async def spy(node: Node, *, now: int) -> Received:
+            if node.tag == "message":
+                # What the hub holds in memory is what SQLite holds, the moment the message is out.
+                with sqlite3.connect(db_file) as conn:
+                    rows = {
+                        (name, device): bytes(record)
+                        for name, device, record in conn.execute(
+                            "SELECT name, device_id, record FROM signal_sessions WHERE session_id = 'sales'"
+                        )
+                    }
+                held = list(signal._sessions._items.items())
+                same = all(
+                    record is None or rows.get((address.name, address.device_id)) == record.serialize()
+                    for address, record in held
+                )
+                checks.append((signal.pending, same and bool(held)))
+            return await original(node, now=now)
+
+        echo_phone.receive = spy  # type: ignore[method-assign]
+        flushes = signal.flushes
+        for text in ("first", "second", "third"):
+            await send(sessions, "sales", text)
+        assert checks[:3] == [(0, True)] * 3
+        # The records were stored pending and committed by the transport, one flush a send.
+        assert signal.flushes - flushes == 3
