@@ -58,11 +58,23 @@ class Sent:
     def __init__(self, client: Client) -> None:
         self.nodes: list[Node] = []
         self._original: Callable[[Node], Awaitable[None]] = client.send_node
+        self._sent = trio.Event()
         client.send_node = self._send  # type: ignore[method-assign]
 
     async def _send(self, node: Node) -> None:
         self.nodes.append(node)
+        self._sent.set()
+        self._sent = trio.Event()
         await self._original(node)
+
+    async def wait_for(self, match: Callable[[Node], bool]) -> Node:
+        """The first stanza sent that ``match``es, waiting (bounded) for it."""
+        with trio.fail_after(15):
+            while True:
+                for node in self.nodes:
+                    if match(node):
+                        return node
+                await self._sent.wait()
 
     def message(self, message_id: str) -> Node:
         return next(n for n in self.nodes if n.tag == "message" and n.attrs.get("id") == message_id)
@@ -305,7 +317,6 @@ async def test_without_a_directory_the_same_message_needs_a_retry(served: Served
         await served.sandbox.messaging.send_text(BOB, alice.jid, "after the restart")
         item = await inbox.next()
         assert isinstance(item, UndecryptableMessage)
-        with trio.fail_after(15):  # the retry receipt goes out once the callback returned
-            while not any(n.tag == "receipt" and n.attrs.get("type") == "retry" for n in sent_nodes.nodes):
-                await trio.sleep(0.01)
+        # the retry receipt goes out once the callback returned
+        await sent_nodes.wait_for(lambda n: n.tag == "receipt" and n.attrs.get("type") == "retry")
         assert after.addresses.lid_of(bob.jid) is None
