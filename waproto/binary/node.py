@@ -76,6 +76,17 @@ class Node:
         except LocalProtocolError as exc:
             raise DecodeError(f"<{self.tag} {key}> is not a JID", node=stanza or self) from exc
 
+    def jid_attr_or_none(self, key: str) -> JID | None:
+        """Attribute ``key`` as a JID, or None when it is absent, empty or not a JID (for readers that
+        skip what they cannot use instead of refusing the stanza)."""
+        value = self.attrs.get(key)
+        if value is None or isinstance(value, JID):
+            return value
+        try:
+            return JID.parse(value) if value else None
+        except LocalProtocolError:
+            return None
+
     def children_with(self, tag: str) -> list[Node]:
         """Every child with ``tag``, in order."""
         return [node for node in self.children if node.tag == tag]

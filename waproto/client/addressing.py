@@ -24,7 +24,7 @@ from waproto.binary import Node
 from waproto.client.client import Client
 from waproto.client.message_types import DeviceDirectory
 from waproto.errors import LocalProtocolError
-from waproto.jid import DEFAULT_USER_SERVER, HIDDEN_USER_SERVER, JID, parse_jid
+from waproto.jid import DEFAULT_USER_SERVER, HIDDEN_USER_SERVER, JID
 from waproto.signal import ProtocolAddress, SessionRecord, SessionStore
 
 __all__ = ["AddressBook", "jid_attr", "sender_alt"]
@@ -39,15 +39,7 @@ _LEARNED: Final = (
 
 def jid_attr(node: Node, name: str) -> JID | None:
     """The JID in attribute ``name`` of ``node``, or None when it is absent or malformed."""
-    value = node.attrs.get(name)
-    if isinstance(value, JID):
-        return value
-    if isinstance(value, str) and value:
-        try:
-            return parse_jid(value)
-        except LocalProtocolError:
-            return None
-    return None
+    return node.jid_attr_or_none(name)
 
 
 def sender_alt(node: Node, sender: JID, in_group: bool) -> JID | None:

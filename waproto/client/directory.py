@@ -218,10 +218,7 @@ class MemoryLidMapStore:
 
 
 def _attr_jid(node: Node, name: str) -> JID | None:
-    try:
-        return node.jid_attr(name)
-    except DecodeError:
-        return None
+    return node.jid_attr_or_none(name)
 
 
 def _pair(a: JID | None, b: JID | None) -> tuple[JID, JID] | None:

@@ -586,10 +586,7 @@ class SimPhone:
 
 
 def _jid(node: Node, name: str) -> JID | None:
-    value = node.attrs.get(name)
-    if isinstance(value, JID):
-        return value
-    return _parse(value) if isinstance(value, str) else None
+    return node.jid_attr_or_none(name)
 
 
 def _parse(text: str) -> JID | None:

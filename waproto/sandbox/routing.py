@@ -42,7 +42,7 @@ from typing import Final
 
 from waproto.binary import Node
 from waproto.errors import LocalProtocolError
-from waproto.jid import DEFAULT_USER_SERVER, GROUP_SERVER, HIDDEN_USER_SERVER, JID, parse_jid
+from waproto.jid import DEFAULT_USER_SERVER, GROUP_SERVER, HIDDEN_USER_SERVER, JID
 from waproto.sandbox.registry import Account, Group, Registry, account_of, device_jids
 from waproto.sandbox.usync import error_result, iq_result
 
@@ -84,15 +84,7 @@ class Routed:
 
 
 def _jid(node: Node, name: str) -> JID | None:
-    value = node.attrs.get(name)
-    if isinstance(value, JID):
-        return value
-    if isinstance(value, str) and value:
-        try:
-            return parse_jid(value)
-        except LocalProtocolError:
-            return None
-    return None
+    return node.jid_attr_or_none(name)
 
 
 def _text(node: Node, name: str) -> str | None:

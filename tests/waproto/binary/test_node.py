@@ -80,3 +80,13 @@ def test_jid_attr_parses_strings_passes_jids_and_names_bad_values() -> None:
     with pytest.raises(DecodeError, match="<device bad> is not a JID") as caught:
         node.jid_attr("bad", stanza=stanza)
     assert caught.value.node is stanza
+
+
+def test_jid_attr_or_none_skips_what_is_not_a_jid() -> None:
+    jid = JID("123", "s.whatsapp.net")
+    node = Node("message", {"from": "123@s.whatsapp.net", "to": jid, "bad": "a@b@c", "empty": ""})
+    assert node.jid_attr_or_none("from") == jid
+    assert node.jid_attr_or_none("to") is jid
+    assert node.jid_attr_or_none("bad") is None
+    assert node.jid_attr_or_none("empty") is None
+    assert node.jid_attr_or_none("missing") is None
