@@ -1,6 +1,9 @@
 """waproto.client: the trio driver that keeps a WhatsApp companion device connected.
 
 - ``client``: :class:`Client` and :func:`open_client`;
+- ``linking``: QR rotation and the pairing-code exchange, on behalf of a :class:`Client`;
+- ``directory``: :class:`Directory`, device lists, LID↔phone-number mapping and "is this number on WhatsApp";
+- ``media``: :class:`MediaClient`, ``media_conn``, encrypted upload and verified download (over httpx);
 - ``settings``: :class:`ClientSettings`, the :class:`Transport` and :class:`ClientStore` Protocols and
   :class:`MemoryClientStore`;
 - ``events``: what the client tells the application (QR codes, pairing code, paired, connected,
@@ -14,6 +17,7 @@ With ``waproto.sandbox`` this is the only part of waproto that does I/O (trio, s
 from __future__ import annotations
 
 from waproto.client.client import Client, ClientStatus, StanzaHandler, open_client
+from waproto.client.directory import Directory
 from waproto.client.errors import ClientError, IqError, IqTimeout, NotConnected
 from waproto.client.events import (
     ClientEvent,
@@ -24,6 +28,7 @@ from waproto.client.events import (
     PairingCode,
     QRCode,
 )
+from waproto.client.media import MediaClient
 from waproto.client.settings import (
     DEFAULT_ORIGIN,
     DEFAULT_URL,
@@ -45,10 +50,12 @@ __all__ = [
     "ClientStatus",
     "ClientStore",
     "Connected",
+    "Directory",
     "Disconnected",
     "IqError",
     "IqTimeout",
     "LoggedOut",
+    "MediaClient",
     "MemoryClientStore",
     "NotConnected",
     "Paired",

@@ -13,7 +13,8 @@ transport (a websocket, ``waproto.client.websocket``; injectable for tests), dri
 - **registration** (unpaired credentials): the ``<pair-device>`` refs become rotating :class:`QRCode`
   events (60 s, then 20 s each; when they run out the client reconnects for new ones), or
   :meth:`Client.request_pairing_code` runs the pairing-code exchange; a verified pair-success saves the
-  new credentials *before* the countersignature is sent, then the server's 515 restarts the connection;
+  new credentials *before* the countersignature is sent, then the server's 515 restarts the connection
+  (all of it in ``waproto.client.linking``, a :class:`~waproto.client.linking.Linker` the client holds);
 - **login** (paired credentials): after ``<success>`` the client checks the server's prekey count
   (uploading ``initial_pre_keys`` when it has none, ``pre_key_batch`` when below ``min_pre_keys``; the
   private halves and the advanced prekey counter are stored first), sends ``<active/>``, emits
@@ -39,7 +40,6 @@ in ``waproto.client.settings`` with :class:`ClientSettings`.
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
 import logging
 import secrets
@@ -52,21 +52,14 @@ import trio
 
 from waproto.binary import Node
 from waproto.client.errors import IqError, IqTimeout, NotConnected
-from waproto.client.events import (
-    ClientEvent,
-    Connected,
-    Disconnected,
-    LoggedOut,
-    PairingCode,
-    QRCode,
-)
-from waproto.client.events import Paired as PairedEvent
+from waproto.client.events import ClientEvent, Connected, Disconnected, LoggedOut
+from waproto.client.linking import Linker
 from waproto.client.locks import QuickLock
 from waproto.client.settings import ClientSettings, ClientStore, Transport, TransportFactory
 from waproto.client.websocket import TransportClosed, connect_websocket
 from waproto.connection import Connection
 from waproto.credentials import Credentials
-from waproto.errors import DecodeError, LocalProtocolError, PairingError, RemoteProtocolError
+from waproto.errors import LocalProtocolError, RemoteProtocolError
 from waproto.events import (
     Event,
     IqResponse,
@@ -79,20 +72,8 @@ from waproto.events import (
     StreamEnded,
     StreamErrored,
 )
-from waproto.jid import DEFAULT_USER_SERVER, JID, SERVER_JID
-from waproto.pairing import (
-    LINK_CODE_TAG,
-    QRData,
-    companion_finish,
-    companion_finish_node,
-    companion_hello_node,
-    format_pairing_code,
-    generate_pairing_code,
-    normalize_pairing_code,
-    parse_companion_hello_result,
-    parse_primary_hello,
-    wrap_ephemeral_key,
-)
+from waproto.jid import SERVER_JID
+from waproto.pairing import LINK_CODE_TAG
 from waproto.payload import login_payload, registration_payload
 from waproto.signal import curve
 from waproto.signal.keys import generate_pre_keys
@@ -129,14 +110,6 @@ async def _send_frames(transport: Transport, frames: list[bytes]) -> None:
 class _Waiter:
     done: trio.Event = field(default_factory=trio.Event)
     answer: Node | None = None
-
-
-@dataclass(slots=True)
-class _PendingCode:
-    code: str
-    phone: str
-    ephemeral: curve.KeyPair = field(repr=False)
-    ref: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +161,7 @@ class Client:
         self._iq_counter = itertools.count(1)
         self._outcome: _Outcome | None = None
         self._registering = trio.Event()
-        self._qr_scope: trio.CancelScope | None = None
-        self._pairing: _PendingCode | None = None
+        self._linking = Linker(self)
         self._attempt = 0
         self._last_received = 0.0
         self._run_scope: trio.CancelScope | None = None
@@ -280,8 +252,7 @@ class Client:
                     self._finish("connection_lost", "reconnect", exc.code)
         finally:
             self._conn = self._transport = self._nursery = self._reader = None
-            self._qr_scope = None
-            self._pairing = None
+            self._linking.reset()
             ended, self._registering = self._registering, trio.Event()
             ended.set()  # wakes request_pairing_code waiters, who then wait for the next connection
             for waiter in self._waiters.values():
@@ -343,9 +314,9 @@ class Client:
         elif isinstance(event, StanzaReceived):
             await self._on_stanza(event.node)
         elif isinstance(event, QRRefs):
-            self._on_refs(event.refs)
+            self._linking.on_refs(event.refs)
         elif isinstance(event, Paired):
-            await self._on_paired(event)
+            await self._linking.on_paired(event)
         elif isinstance(event, PairingFailed):
             log.warning("refused a pair-success: %s", event.error)
         elif isinstance(event, LoginSucceeded):
@@ -377,7 +348,7 @@ class Client:
                 await notification_handler(node)  # handled (and stored) before the ack tells the server
             await self._ack(node)
             if kind == LINK_CODE_TAG and self._nursery is not None:
-                self._nursery.start_soon(self._finish_pairing_code, node)
+                self._nursery.start_soon(self._linking.finish_pairing_code, node)
             elif kind == "encrypt" and node.child("count") is not None and self._nursery is not None:
                 self._nursery.start_soon(self._top_up_pre_keys)  # the server's prekeys run low
             return
@@ -397,37 +368,7 @@ class Client:
         if conn is not None and not conn.closed:
             conn.send_node(Node("ack", attrs))
 
-    # ----------------------------------------------------------------- registration
-
-    def _on_refs(self, refs: tuple[str, ...]) -> None:
-        self._registering.set()
-        if self._qr_scope is not None:
-            self._qr_scope.cancel()
-        if self._pairing is None and self._nursery is not None:
-            self.status = "qr"
-            self._nursery.start_soon(self._rotate_qr, refs)
-
-    async def _rotate_qr(self, refs: tuple[str, ...]) -> None:
-        with trio.CancelScope() as scope:
-            self._qr_scope = scope
-            creds = self._credentials
-            for index, ref in enumerate(refs):
-                valid = self.settings.qr_first_valid if index == 0 else self.settings.qr_valid
-                qr = QRData(
-                    ref, creds.noise_key.public, creds.identity_key.public, creds.adv_secret,
-                    self.settings.device.client_type,
-                )
-                await self._emit(QRCode(str(qr), index, valid))
-                await trio.sleep(valid)
-            self._finish("qr_timeout", "restart")
-
-    async def _on_paired(self, event: Paired) -> None:
-        if self._qr_scope is not None:
-            self._qr_scope.cancel()
-        await self.store.save_credentials(event.credentials)  # before the countersignature goes out
-        self._credentials = event.credentials
-        self.status = "connecting"
-        await self._emit(PairedEvent(event.jid, event.lid, event.credentials.platform))
+    # ----------------------------------------------------------------- linking (waproto.client.linking)
 
     async def request_pairing_code(self, phone: str, *, code: str | None = None) -> str:
         """Ask to link by pairing code to the account ``phone`` (digits, country code, no ``+``).
@@ -437,82 +378,7 @@ class Client:
         ``code`` chooses the 8 characters instead of drawing them. ``LocalProtocolError`` for paired
         credentials or a bad phone number; ``IqError`` / ``IqTimeout`` / ``NotConnected`` from the exchange.
         """
-        if self._credentials.is_paired:
-            raise LocalProtocolError("this device is paired already")
-        if not (phone.isascii() and phone.isdigit() and 5 <= len(phone) <= 20):
-            raise LocalProtocolError("phone must be 5 to 20 digits with the country code, no '+'")
-        code = normalize_pairing_code(code) if code is not None else generate_pairing_code(self._rng)
-        while True:
-            registering = self._registering
-            await registering.wait()
-            if registering is self._registering:
-                break
-        if self._qr_scope is not None:
-            self._qr_scope.cancel()
-        ephemeral = curve.generate_key_pair(self._rng)
-        pending = _PendingCode(code, phone, ephemeral)
-        self._pairing = pending
-        wrapped = await trio.to_thread.run_sync(wrap_ephemeral_key, code, ephemeral.public, self._rng)
-        info = self.settings.device
-        answer = await self.query(
-            companion_hello_node(
-                iq_id=self._new_id(),
-                phone=JID(phone, DEFAULT_USER_SERVER),
-                wrapped_ephemeral=wrapped,
-                noise_public=self._credentials.noise_key.public,
-                platform_id=info.platform_id,
-                platform_display=info.platform_display,
-            )
-        )
-        try:
-            pending.ref = parse_companion_hello_result(answer)
-        except DecodeError as exc:
-            raise IqError(f"companion_hello answer without a ref: {exc}", node=answer) from exc
-        self.status = "pairing"
-        shown = format_pairing_code(code)
-        await self._emit(PairingCode(shown, phone))
-        return shown
-
-    async def _finish_pairing_code(self, node: Node) -> None:
-        pending = self._pairing
-        try:
-            hello = parse_primary_hello(node)
-        except DecodeError as exc:
-            log.warning("malformed link-code notification: %s", exc)
-            return
-        if pending is None or (pending.ref is not None and hello.ref != pending.ref):
-            log.warning("a primary_hello for a pairing code we did not request")
-            return
-        creds = self._credentials
-        try:
-            finish = await trio.to_thread.run_sync(
-                functools.partial(
-                    companion_finish,
-                    code=pending.code,
-                    ephemeral=pending.ephemeral,
-                    identity=creds.identity_key,
-                    wrapped_primary_ephemeral=hello.wrapped_ephemeral,
-                    primary_identity=hello.primary_identity,
-                    rng=self._rng,
-                )
-            )
-        except (DecodeError, PairingError) as exc:
-            log.warning("the phone's pairing-code answer is unusable: %s", exc)
-            return
-        creds = creds.with_adv_secret(finish.adv_secret)
-        self._credentials = creds
-        if self._conn is not None:
-            self._conn.replace_credentials(creds)
-        with contextlib.suppress(IqError, IqTimeout, NotConnected):
-            await self.query(
-                companion_finish_node(
-                    iq_id=self._new_id(),
-                    phone=JID(pending.phone, DEFAULT_USER_SERVER),
-                    wrapped_key_bundle=finish.wrapped_key_bundle,
-                    companion_identity=creds.identity_key.public,
-                    ref=hello.ref,
-                )
-            )
+        return await self._linking.request_pairing_code(phone, code=code)
 
     # ----------------------------------------------------------------- login
 

@@ -675,3 +675,13 @@ async def test_encrypt_notification_tops_up_prekeys(autojump_clock: trio.abc.Clo
     await trio.sleep(1)
     assert len(h.store.pre_keys) == SETTINGS.pre_key_batch
     assert h.client.credentials.next_pre_key_id == 1 + SETTINGS.pre_key_batch
+
+
+def test_package_exports_media_client_and_directory() -> None:
+    import waproto.client
+    from waproto.client.directory import Directory
+    from waproto.client.media import MediaClient
+
+    assert waproto.client.MediaClient is MediaClient
+    assert waproto.client.Directory is Directory
+    assert {"MediaClient", "Directory"} <= set(waproto.client.__all__)
