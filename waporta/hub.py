@@ -134,6 +134,7 @@ async def serve(
     ``task_status.started()`` receives the bound URLs (with the real port when the config says port 0).
     """
     await check_listen_address(config)  # before anything is opened or a password is printed
+    quiet_http_client_logs()
     if plugins is None:
         plugins = Plugins.load(config)
     async with open_hub(config, plugins, clock=clock) as hub:
@@ -155,6 +156,20 @@ async def serve(
             await stop.wait()
             nursery.cancel_scope.deadline = trio.current_time() + config.server.graceful_timeout + 5
         log.info("waporta stopped")
+
+
+#: Loggers of the HTTP client libraries: at INFO httpx logs every request's full URL, query included, and
+#: the hub's requests carry secrets there (WhatsApp's media ``auth`` token, a user's media URL token).
+HTTP_CLIENT_LOGGERS = ("httpx", "httpcore")
+
+
+def quiet_http_client_logs() -> None:
+    """Raise the HTTP client libraries' loggers to WARNING, so no request URL (and no secret in one) is
+    logged whatever level the application logs at. :func:`serve` calls it."""
+    for name in HTTP_CLIENT_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
 
 
 async def check_listen_address(config: Config) -> None:

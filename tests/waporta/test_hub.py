@@ -281,3 +281,21 @@ async def test_serve_logs_one_access_line_per_answered_request(tmp_path: Path, c
     assert len(lines) == 2
     assert re.fullmatch(r'127\.0\.0\.1:\d+ "GET /health HTTP/1\.1" 200 \d+ \d+\.\dms', lines[0])
     assert re.fullmatch(r'127\.0\.0\.1:\d+ "GET /nowhere HTTP/1\.1" 404 \d+ \d+\.\dms', lines[1])
+
+
+async def test_serve_keeps_request_urls_with_secrets_out_of_the_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """httpx logs each request's URL, query and all, at INFO; the hub's requests carry secrets there."""
+    config = make_config(tmp_path)
+    stop = trio.Event()
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    with caplog.at_level(logging.DEBUG), trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(functools.partial(serve, config, shutdown_trigger=stop.wait))
+            async with httpx.AsyncClient(base_url=binds[0]) as client:
+                assert (await client.get("/health?auth=s3cret-token")).status_code == 200
+            stop.set()
+    assert "s3cret-token" not in caplog.text
+    assert all(logging.getLogger(name).getEffectiveLevel() >= logging.WARNING for name in ("httpx", "httpcore"))
