@@ -459,7 +459,9 @@ def _check(uploaded: UploadedMedia, allowed: frozenset[MediaType], what: str) ->
         )
 
 
-def _fill(part: Any, uploaded: UploadedMedia, mimetype: str) -> None:
+def _fill(part: Any, uploaded: UploadedMedia, mimetype: str, **optional: object) -> None:
+    """Set the upload's fields and ``mimetype`` on ``part``, then each of ``optional`` that is not None
+    (or False)."""
     if not mimetype:
         raise LocalProtocolError("mimetype must not be empty")
     part.url = uploaded.url
@@ -470,6 +472,9 @@ def _fill(part: Any, uploaded: UploadedMedia, mimetype: str) -> None:
     part.file_length = uploaded.file_length
     part.media_key_timestamp = uploaded.media_key_timestamp
     part.mimetype = mimetype
+    for name, value in optional.items():
+        if value is not None and value is not False:
+            setattr(part, name, value)
 
 
 def image_message(
@@ -484,16 +489,10 @@ def image_message(
     """An image message for an upload made as ``image``."""
     _check(uploaded, _IMAGE_KEYS, "an image message")
     message = Message()
-    part = message.image_message
-    _fill(part, uploaded, mimetype)
-    if caption is not None:
-        part.caption = caption
-    if width is not None:
-        part.width = width
-    if height is not None:
-        part.height = height
-    if jpeg_thumbnail is not None:
-        part.jpeg_thumbnail = jpeg_thumbnail
+    _fill(
+        message.image_message, uploaded, mimetype,
+        caption=caption, width=width, height=height, jpeg_thumbnail=jpeg_thumbnail,
+    )
     return message
 
 
@@ -507,11 +506,7 @@ def document_message(
     """A document message for an upload made as ``document`` (the caption goes in the document itself)."""
     _check(uploaded, _DOCUMENT_KEYS, "a document message")
     message = Message()
-    part = message.document_message
-    _fill(part, uploaded, mimetype)
-    part.file_name = file_name
-    if caption is not None:
-        part.caption = caption
+    _fill(message.document_message, uploaded, mimetype, file_name=file_name, caption=caption)
     return message
 
 
@@ -528,18 +523,10 @@ def video_message(
     """A video message (``gif_playback`` for a looping GIF) for an upload made as video, gif or ptv."""
     _check(uploaded, _VIDEO_KEYS, "a video message")
     message = Message()
-    part = message.video_message
-    _fill(part, uploaded, mimetype)
-    if caption is not None:
-        part.caption = caption
-    if seconds is not None:
-        part.seconds = seconds
-    if width is not None:
-        part.width = width
-    if height is not None:
-        part.height = height
-    if gif_playback:
-        part.gif_playback = True
+    _fill(
+        message.video_message, uploaded, mimetype,
+        caption=caption, seconds=seconds, width=width, height=height, gif_playback=gif_playback,
+    )
     return message
 
 
@@ -553,10 +540,5 @@ def audio_message(
     """An audio message (``ptt`` for a voice note) for an upload made as audio or ptt."""
     _check(uploaded, _AUDIO_KEYS, "an audio message")
     message = Message()
-    part = message.audio_message
-    _fill(part, uploaded, mimetype)
-    if seconds is not None:
-        part.seconds = seconds
-    if ptt:
-        part.ptt = True
+    _fill(message.audio_message, uploaded, mimetype, seconds=seconds, ptt=ptt)
     return message
