@@ -438,8 +438,11 @@ def asgi_scope(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> d
     }
 
 
-async def asgi_call(app: QuartTrio, scope: dict[str, Any], *, disconnect: trio.Event | None = None) -> list[Any]:
-    """Run one request through the app's ASGI entry point; the messages it sent."""
+async def asgi_call(
+    app: QuartTrio, scope: dict[str, Any], *, disconnect: trio.Event | None = None, yielding: bool = False
+) -> list[Any]:
+    """Run one request through the app's ASGI entry point; the messages it sent (``yielding``: each send
+    is a trio checkpoint first, as a server's is, so a cancelled scope around it stops it)."""
     sent: list[Any] = []
     received = False
 
@@ -455,6 +458,8 @@ async def asgi_call(app: QuartTrio, scope: dict[str, Any], *, disconnect: trio.E
         return {"type": "http.disconnect"}
 
     async def send(message: Any) -> None:
+        if yielding:
+            await trio.lowlevel.checkpoint()
         sent.append(message)
 
     await app(scope, receive, send)  # type: ignore[arg-type]
@@ -482,6 +487,24 @@ async def test_a_range_of_an_answer_in_memory(app: QuartTrio) -> None:
     assert sent[0]["status"] == 206
     assert (b"content-range", b"bytes 2-4/10") in sent[0]["headers"]
     assert sent[1] == {"type": "http.response.body", "body": b"234", "more_body": False}
+
+
+async def test_an_answer_in_memory_over_http1_is_not_under_the_response_timeout(app: QuartTrio) -> None:
+    # hypercorn's HTTP/1 writes are shielded, so the timeout could not cut them short: no scope is paid for
+    app.config["RESPONSE_TIMEOUT"] = 0
+    sent = await asgi_call(app, asgi_scope("/health"), yielding=True)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+
+
+async def test_over_http2_and_when_streamed_the_response_timeout_still_applies(app: QuartTrio) -> None:
+    app.config["RESPONSE_TIMEOUT"] = 0
+    assert await asgi_call(app, {**asgi_scope("/health"), "http_version": "2"}, yielding=True) == []
+    assert await asgi_call(app, asgi_scope("/stream"), yielding=True) == []
+    app.config["RESPONSE_TIMEOUT"] = None
+    sent = await asgi_call(app, {**asgi_scope("/health"), "http_version": "2"}, yielding=True)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    sent = await asgi_call(app, asgi_scope("/stream"), yielding=True)
+    assert [m["body"] for m in sent[1:]] == [b"one,", b"two,", b"three", b""]
 
 
 async def test_a_client_that_goes_away_cancels_its_request(app: QuartTrio, hub: Hub) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 import logging
 import os
 import re
@@ -23,7 +24,7 @@ from quart_trio import QuartTrio
 
 from waporta import hookimpl
 from waporta.config import Config, ConfigError, DashboardConfig, ServerConfig, StorageConfig, default_config
-from waporta.hub import AccessLog, Hub, hypercorn_config, open_hub, serve
+from waporta.hub import GC_YOUNG_THRESHOLD, AccessLog, Hub, hypercorn_config, open_hub, serve, serving_gc
 from waporta.plugins import Plugins
 
 PASSWORD = "correct horse battery staple"
@@ -299,3 +300,50 @@ async def test_serve_keeps_request_urls_with_secrets_out_of_the_logs(
             stop.set()
     assert "s3cret-token" not in caplog.text
     assert all(logging.getLogger(name).getEffectiveLevel() >= logging.WARNING for name in ("httpx", "httpcore"))
+
+
+def test_serving_gc_raises_the_young_threshold_and_restores_it() -> None:
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 11, 12)
+        with serving_gc():
+            assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, 11, 12)
+        assert gc.get_threshold() == (700, 11, 12)
+        with pytest.raises(RuntimeError), serving_gc():
+            raise RuntimeError("the block failed")
+        assert gc.get_threshold() == (700, 11, 12)
+    finally:
+        gc.set_threshold(*saved)
+
+
+def test_serving_gc_keeps_a_disabled_or_higher_threshold() -> None:
+    saved = gc.get_threshold()
+    try:
+        for chosen in [(0, 10, 10), (GC_YOUNG_THRESHOLD * 2, 10, 10)]:
+            gc.set_threshold(*chosen)
+            with serving_gc():
+                assert gc.get_threshold() == chosen
+            assert gc.get_threshold() == chosen
+    finally:
+        gc.set_threshold(*saved)
+
+
+async def test_serve_tunes_the_gc_while_serving_and_answers_without_a_server_header(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    stop = trio.Event()
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                binds = await nursery.start(functools.partial(serve, config, shutdown_trigger=stop.wait))
+                assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, 10, 10)
+                async with httpx.AsyncClient(base_url=binds[0]) as client:
+                    response = await client.get("/health")
+                assert response.status_code == 200
+                assert "server" not in response.headers
+                assert "date" in response.headers
+                stop.set()
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*saved)
