@@ -6,7 +6,8 @@ Usage (from the repository root)::
                                         [--key default|stored|bearer] [--profile]
 
 The hub is served in THIS process (``waporta.hub.hypercorn_config`` + ``waporta.app.create_app`` over
-the built-in plugins, the database in a temporary directory) exactly as ``waporta serve`` does, except
+the built-in plugins, the database in a temporary directory, the GC tuned by ``waporta.hub.serving_gc``)
+exactly as ``waporta serve`` does, except
 that ``hub.sessions`` is a fake whose ``send`` returns a server ack at once. So the figure is what the
 hub costs per request WITHOUT WhatsApp: HTTP parsing (hypercorn), Quart's request/response machinery,
 credential check, JSON body parsing and validation, the retry loop, the JSON answer.
@@ -47,7 +48,7 @@ if str(ROOT) not in sys.path:
 
 from waporta.app import create_app  # noqa: E402
 from waporta.config import ApiConfig, Config, DashboardConfig, ServerConfig, StorageConfig, default_config  # noqa: E402
-from waporta.hub import hypercorn_config, open_hub  # noqa: E402
+from waporta.hub import hypercorn_config, open_hub, serving_gc  # noqa: E402
 from waporta.plugins import Plugins  # noqa: E402
 from waproto.client.messaging import SentMessage  # noqa: E402
 from waproto.jid import JID  # noqa: E402
@@ -261,7 +262,8 @@ def main() -> None:
         port, count, connections, request_hex, per_connection = options.client
         client_main(int(port), int(count), int(connections), request_hex, int(per_connection))
         return
-    result = trio.run(measure, options)
+    with serving_gc():  # as ``waporta serve`` runs
+        result = trio.run(measure, options)
     profile = result.pop("profile", None)
     if profile:
         print(profile, file=sys.stderr)
