@@ -1,7 +1,7 @@
 """A binary websocket client over trio streams, on websockets' Sans-I/O ``ClientProtocol`` (STACK.md §3).
 
-:func:`connect_websocket` opens a TCP stream (TLS for ``wss://``, with the given or the default SSL
-context), performs the opening handshake with an ``Origin`` header (and any extra headers), and returns a
+:func:`connect_websocket` opens a TCP stream (``waproto.client.tcp``: no scheduling point for a read or
+write that completes at once; TLS for ``wss://`` on top, with the given or the default SSL context), performs the opening handshake with an ``Origin`` header (and any extra headers), and returns a
 :class:`WebSocket`: ``await ws.send(data)`` sends one binary message, ``await ws.receive()`` returns the
 next message (fragmented messages reassembled), ``await ws.receive_many()`` every message already
 received, joined (for a reader whose framing re-splits them, as WhatsApp's does), ``await ws.aclose()`` closes cleanly (close frame, then
@@ -31,6 +31,7 @@ from websockets.typing import Origin
 from websockets.uri import parse_uri
 
 from waproto.client.locks import QuickLock
+from waproto.client.tcp import open_tcp
 
 __all__ = ["MAX_MESSAGE_SIZE", "TransportClosed", "WebSocket", "connect_websocket"]
 
@@ -176,7 +177,7 @@ class WebSocket:
                 data = chunks[0] if end == 1 else b"".join(chunks[:end])
                 if data:
                     await self._stream.send_all(data)
-                if end < len(chunks) and isinstance(self._stream, trio.SocketStream):
+                if end < len(chunks) and isinstance(self._stream, trio.abc.HalfCloseableStream):
                     await self._stream.send_eof()
                 chunks = chunks[end + 1 :]
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
@@ -201,7 +202,7 @@ async def connect_websocket(
     except InvalidURI as exc:
         raise TransportClosed(f"not a websocket URL: {url!r}") from exc
     try:
-        tcp = await trio.open_tcp_stream(uri.host, uri.port)
+        tcp = await open_tcp(uri.host, uri.port)
     except OSError as exc:
         raise TransportClosed(f"cannot connect to {uri.host}:{uri.port}: {exc}") from exc
     stream: trio.abc.Stream = tcp
