@@ -76,7 +76,7 @@ from waproto.jid import SERVER_JID
 from waproto.pairing import LINK_CODE_TAG
 from waproto.payload import login_payload, registration_payload
 from waproto.signal import curve
-from waproto.signal.keys import generate_pre_keys
+from waproto.signal.keys import PreKeyRecord, generate_pre_keys
 
 __all__ = ["Client", "ClientStatus", "StanzaHandler", "open_client"]
 
@@ -428,15 +428,29 @@ class Client:
         except (IqError, IqTimeout, NotConnected) as exc:
             log.warning("prekey top-up failed: %s", exc)
 
-    async def upload_pre_keys(self, count: int) -> None:
-        """Generate ``count`` one-time prekeys, store them (and the advanced counter), then upload them."""
+    async def _new_pre_keys(self, count: int) -> list[PreKeyRecord]:
+        """``count`` new one-time prekeys, stored with the advanced id counter before they are returned.
+
+        The ids are taken from the counter before the first await, so calls that overlap (an upload and a
+        retry receipt's key) never hand out the same id."""
         creds = self._credentials
         records = generate_pre_keys(creds.next_pre_key_id, count, self._rng)
+        self._credentials = creds.with_next_pre_key_id(creds.next_pre_key_id + count)
         for record in records:
             await self.store.store_pre_key(record.key_id, record)
-        creds = creds.with_next_pre_key_id(creds.next_pre_key_id + count)
-        await self.store.save_credentials(creds)
-        self._credentials = creds
+        await self.store.save_credentials(self._credentials)
+        return records
+
+    async def unpublished_pre_key(self) -> PreKeyRecord:
+        """One new one-time prekey, stored (and counted) but not uploaded: for a peer that is handed it
+        directly, as in the ``<keys>`` of a retry receipt (PROTOCOL.md §5.7). Never waits on the server."""
+        [record] = await self._new_pre_keys(1)
+        return record
+
+    async def upload_pre_keys(self, count: int) -> None:
+        """Generate ``count`` one-time prekeys, store them (and the advanced counter), then upload them."""
+        records = await self._new_pre_keys(count)
+        creds = self._credentials
         spk = creds.signed_pre_key
         keys = [
             Node("key", {}, [Node("id", {}, r.key_id.to_bytes(3, "big")), Node("value", {}, r.key_pair.public)])

@@ -8,7 +8,9 @@ account is unwrapped (the chat is its destination). The result goes to the appli
 and only **after** it returned is the delivery receipt sent. A message carrying only a distribution (no
 content) is receipted but not reported. A message that does not decrypt is reported as
 :class:`~waproto.client.message_types.UndecryptableMessage` and answered with a ``retry`` receipt and an
-``<ack>``. Receipts for what we sent go to ``on_receipt`` as
+``<ack>``; the retry receipts of one message are counted (at most :data:`MAX_RETRY_RECEIPTS`), and from
+the second on they carry our keys with a new one-time prekey, so the sender can start a fresh session
+(PROTOCOL.md §5.7). Receipts for what we sent go to ``on_receipt`` as
 :class:`~waproto.client.message_types.MessageStatus` and are acked; ``retry`` receipts are queued for the
 Messenger to answer. A phone-number sender whose LID is not known in memory is looked up in the
 ``directory``'s store first (its session may be kept under the LID). Everything here runs in the client's read loop: it never waits on the server.
@@ -21,7 +23,9 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections import OrderedDict
 from collections.abc import Callable
+from typing import Final
 
 import trio
 
@@ -42,12 +46,14 @@ from waproto.client.message_types import (
     receipt_status,
 )
 from waproto.content import classify, unwrap
+from waproto.credentials import Credentials
 from waproto.errors import DecodeError, LocalProtocolError, RemoteProtocolError, WAProtoError
 from waproto.jid import JID, parse_jid
 from waproto.proto import Message, decode
 from waproto.signal import decrypt, unpad
+from waproto.signal.keys import PreKeyRecord
 
-__all__ = ["Receiver"]
+__all__ = ["KEYS_FROM_RETRY", "MAX_RETRY_RECEIPTS", "Receiver", "RetryCounts", "retry_keys"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +68,59 @@ def _text_of(message: Message) -> str | None:
 
 def _number(value: object) -> int | None:
     return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else None
+
+
+#: Retry receipts sent for one message at most (counts 1 to 5, as Baileys; PROTOCOL.md §5.7).
+MAX_RETRY_RECEIPTS: Final = 5
+#: From this retry on, the receipt carries our keys (``<keys>``).
+KEYS_FROM_RETRY: Final = 2
+#: Messages whose retry count is remembered (the oldest are forgotten first).
+RETRY_MEMORY: Final = 1024
+
+
+class RetryCounts:
+    """How many retry receipts went out per failed message (by id, sender and participant), in memory,
+    the :data:`RETRY_MEMORY` most recent messages."""
+
+    def __init__(self, size: int = RETRY_MEMORY) -> None:
+        self._size = size
+        self._counts: OrderedDict[tuple[str, str, str], int] = OrderedDict()
+
+    def bump(self, message_id: str, sender: object, participant: object) -> int:
+        """Count one more failure of this message; returns its count (1 the first time)."""
+        key = (message_id, str(sender), str(participant))
+        count = self._counts.pop(key, 0) + 1
+        self._counts[key] = count
+        while len(self._counts) > self._size:
+            self._counts.popitem(last=False)
+        return count
+
+
+def retry_keys(credentials: Credentials, pre_key: PreKeyRecord) -> Node:
+    """``<keys>`` for a retry receipt: key type, identity, the one-time ``pre_key``, the signed prekey and
+    our ``ADVSignedDeviceIdentity`` (PROTOCOL.md §5.7; the layout of a prekey fetch's ``<user>``)."""
+    signed = credentials.signed_pre_key
+    children = [
+        Node("type", {}, b"\x05"),
+        Node("identity", {}, credentials.identity_key.public),
+        Node(
+            "key",
+            {},
+            [Node("id", {}, pre_key.key_id.to_bytes(3, "big")), Node("value", {}, pre_key.key_pair.public)],
+        ),
+        Node(
+            "skey",
+            {},
+            [
+                Node("id", {}, signed.key_id.to_bytes(3, "big")),
+                Node("value", {}, signed.key_pair.public),
+                Node("signature", {}, signed.signature),
+            ],
+        ),
+    ]
+    if credentials.account is not None:
+        children.append(Node("device-identity", {}, credentials.account))
+    return Node("keys", {}, children)
 
 
 class Receiver:
@@ -93,6 +152,7 @@ class Receiver:
         self._lock = lock
         self._retries = retries
         self._rng = rng
+        self._retry_counts = RetryCounts()
 
     # ----------------------------------------------------------------- messages
 
@@ -200,23 +260,40 @@ class Receiver:
     async def _fail(self, node: Node, message_id: str, sender: JID | None, error: Exception) -> None:
         log.info("message %s from %s does not decrypt: %s", message_id, sender, error)
         await self.on_message(UndecryptableMessage(message_id, sender, error))
-        attrs: dict[str, str | JID] = {"id": message_id, "type": "retry"}
-        for name, as_name in (("from", "to"), ("participant", "participant")):
-            value = node.attrs.get(name)
-            if isinstance(value, JID | str):
-                attrs[as_name] = value
-        t = node.attrs.get("t")
-        retry = Node(
-            "retry", {"count": "1", "id": message_id, "t": t if isinstance(t, str) else "0", "v": "1"}
-        )
-        registration = Node("registration", {}, struct.pack(">I", self.client.credentials.registration_id))
-        await self.send_receipt(Node("receipt", attrs, [retry, registration]))
+        count = self._retry_counts.bump(message_id, node.attrs.get("from"), node.attrs.get("participant"))
+        if count <= MAX_RETRY_RECEIPTS:
+            await self.send_receipt(await self._retry_receipt(node, message_id, count))
+        else:
+            log.warning(
+                "message %s from %s: no more retry receipts after %d", message_id, sender, MAX_RETRY_RECEIPTS
+            )
         ack: dict[str, str | JID] = {"id": message_id, "class": "message"}
         for name, as_name in (("from", "to"), ("participant", "participant")):
             value = node.attrs.get(name)
             if isinstance(value, JID | str):
                 ack[as_name] = value
         await self.send_receipt(Node("ack", ack))
+
+    async def _retry_receipt(self, node: Node, message_id: str, count: int) -> Node:
+        """The ``retry`` receipt asking the sender to send ``message_id`` again (the ``count``-th time);
+        from the second on it carries our keys, so the sender can start a new session with this device."""
+        attrs: dict[str, str | JID] = {"id": message_id, "type": "retry"}
+        for name, as_name in (("from", "to"), ("participant", "participant"), ("recipient", "recipient")):
+            value = node.attrs.get(name)
+            if isinstance(value, JID | str):
+                attrs[as_name] = value
+        t = node.attrs.get("t")
+        credentials = self.client.credentials
+        children = [
+            Node(
+                "retry",
+                {"count": str(count), "id": message_id, "t": t if isinstance(t, str) else "0", "v": "1"},
+            ),
+            Node("registration", {}, struct.pack(">I", credentials.registration_id)),
+        ]
+        if count >= KEYS_FROM_RETRY:
+            children.append(retry_keys(credentials, await self.client.unpublished_pre_key()))
+        return Node("receipt", attrs, children)
 
     # ----------------------------------------------------------------- receipts for what we sent
 
