@@ -28,8 +28,12 @@ when nobody writes. The leader runs the batch in a cancel-shielded ``trio.to_thr
 **Inline writes.** ``write(fn, inline=True)`` is for a small write (a few rows, as a Signal session
 record): when the writer is idle it runs at once, in the trio thread, as its own transaction (about
 20 µs, where a thread hop costs some 170 µs of CPU); when a batch is running or queued it is queued like
-any other write. It still commits before it returns. It never waits for a lock held by another process
-(the thread path does, up to ``busy_timeout``): then it goes the thread path too. Checkpoints never run
+any other write. It still commits before it returns. A queued batch made only of inline writes, at most
+:data:`INLINE_BATCH_MAX` of them, is run the same way by its leader, in the trio thread as one
+transaction (each write in its own savepoint), so a busy hub's many small writes (a send's Signal
+records, with a hundred sends in flight) do not turn into one thread hop per batch once one write had to
+wait. An inline write never waits for a lock held by another process (the thread path does, up to
+``busy_timeout``): then it goes the thread path too. Checkpoints never run
 inline: the writer's automatic checkpoint is off, and the thread path runs a passive
 ``wal_checkpoint`` after its batch once ``CHECKPOINT_COMMITS`` transactions have been committed since the
 last one; an inline write is taken to the thread path when one is due, so the fsync of a checkpoint never
@@ -66,7 +70,15 @@ import trio
 
 from waporta.storage.migrate import Migration, apply_migrations, load_migrations
 
-__all__ = ["CHECKPOINT_COMMITS", "DB_FILENAME", "DEFAULT_MAX_BATCH", "Database", "DatabaseClosedError", "db_path"]
+__all__ = [
+    "CHECKPOINT_COMMITS",
+    "DB_FILENAME",
+    "DEFAULT_MAX_BATCH",
+    "INLINE_BATCH_MAX",
+    "Database",
+    "DatabaseClosedError",
+    "db_path",
+]
 
 T = TypeVar("T")
 
@@ -80,6 +92,9 @@ _BUSY_TIMEOUT_MS = 5000
 
 #: Transactions committed between two checkpoints of the WAL (run by the thread path after its batch).
 CHECKPOINT_COMMITS = 256
+
+#: The most inline writes a queued batch may hold to be run in the trio thread (about 10–20 µs each).
+INLINE_BATCH_MAX = 16
 
 _NO_WAIT = "PRAGMA busy_timeout = 0"
 _WAIT = f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}"
@@ -115,10 +130,11 @@ def db_path(data_dir: Path) -> Path:
 class _Request(Generic[T]):
     """One ``write`` call: its function, where it stands, and (once run) its result or exception."""
 
-    __slots__ = ("error", "fn", "has_value", "state", "value", "wake")
+    __slots__ = ("error", "fn", "has_value", "inline", "state", "value", "wake")
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], T]) -> None:
+    def __init__(self, fn: Callable[[sqlite3.Connection], T], inline: bool = False) -> None:
         self.fn = fn
+        self.inline = inline  # small enough to run in the trio thread
         self.state = _QUEUED
         self.wake = trio.Event()  # set when the request leads (_LEAD) or its batch is over (_DONE)
         self.has_value = False
@@ -240,7 +256,7 @@ class Database:
         await trio.lowlevel.checkpoint_if_cancelled()
         if self._writer is None or self._closers:
             raise DatabaseClosedError(f"database {self.path} is closed")
-        request: _Request[T] = _Request(fn)
+        request: _Request[T] = _Request(fn, inline)
         if inline and not self._busy and self._since_checkpoint < CHECKPOINT_COMMITS:
             if _run_inline(self._writer, request, self._guard):
                 self.transactions += 1
@@ -282,7 +298,9 @@ class Database:
             raise
 
     async def _lead(self) -> None:
-        """Run the first ``max_batch`` queued requests (this task's own is first) as one transaction."""
+        """Run the first ``max_batch`` queued requests (this task's own is first) as one transaction: in
+        the trio thread when they are all inline writes, at most :data:`INLINE_BATCH_MAX`, no checkpoint
+        is due and no other process holds the write lock; else in a worker thread."""
         conn = self._writer
         batch = [self._pending.popleft() for _ in range(min(self.max_batch, len(self._pending)))]
         for request in batch:
@@ -291,8 +309,16 @@ class Database:
             if conn is None:  # cannot happen: aclose waits for the writer to be idle
                 raise DatabaseClosedError(f"database {self.path} is closed")
             checkpoint = self._since_checkpoint + 1 >= CHECKPOINT_COMMITS
-            with trio.CancelScope(shield=True):
-                used = await trio.to_thread.run_sync(_run_batch, conn, batch, self._guard, checkpoint)
+            todo = batch
+            used = 0
+            if not checkpoint and len(batch) <= INLINE_BATCH_MAX and all(request.inline for request in batch):
+                ran, todo = _run_inline_batch(conn, batch, self._guard)
+                if ran:
+                    used = 1
+                    self.inline_writes += len(batch)
+            if todo:  # not inline, or what SQLite rolled back under an inline batch
+                with trio.CancelScope(shield=True):
+                    used += await trio.to_thread.run_sync(_run_batch, conn, todo, self._guard, checkpoint)
             self.transactions += used
             if checkpoint:
                 self.checkpoints += 1
@@ -384,6 +410,22 @@ def _run_inline(conn: sqlite3.Connection, request: _Request[Any], guard: _Guard)
         conn.execute(_WAIT)
     _attempt(conn, [request], guard, begun=True)
     return True
+
+
+def _run_inline_batch(
+    conn: sqlite3.Connection, batch: list[_Request[Any]], guard: _Guard
+) -> tuple[bool, list[_Request[Any]]]:
+    """In the trio thread: ``batch`` in one transaction, unless another connection holds the write lock
+    (then ``(False, batch)`` at once, nothing run); else ``(True, the requests to run again)`` (empty
+    unless SQLite rolled the transaction back by itself)."""
+    conn.execute(_NO_WAIT)
+    try:
+        conn.execute(_BEGIN)
+    except sqlite3.OperationalError:
+        return False, batch
+    finally:
+        conn.execute(_WAIT)
+    return True, _attempt(conn, batch, guard, begun=True)
 
 
 def _attempt(

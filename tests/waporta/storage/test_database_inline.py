@@ -1,5 +1,6 @@
 """waporta.storage.database, inline writes: run in the trio thread when the writer is idle, queued behind
-a running batch, never waiting for another process's lock, and checkpoints only on the thread path."""
+a running batch (a queued batch of inline writes only is run in the trio thread too), never waiting for
+another process's lock, and checkpoints only on the thread path."""
 
 from __future__ import annotations
 
@@ -157,5 +158,84 @@ async def test_a_cancelled_inline_write_does_not_run(tmp_path: Path) -> None:
             await db.write(insert_noting_thread("never", threads), inline=True)
         assert threads == []
         assert await db.read(names) == []
+    finally:
+        await db.aclose()
+
+
+async def queue_behind_a_gate(db: Database, writes: list[tuple[Any, bool]]) -> list[Any]:
+    """Hold the writer with a thread batch, queue ``writes`` (function, inline) behind it in this order,
+    release it; the writes' results (or exceptions) in order."""
+    results: list[Any] = [None] * len(writes)
+
+    async def writer(index: int, fn: Any, inline: bool) -> None:
+        try:
+            results[index] = await db.write(fn, inline=inline)
+        except Exception as exc:
+            results[index] = exc
+
+    gate = Gate()
+    async with trio.open_nursery() as nursery:
+        await gate.hold(db, nursery)
+        for index, (fn, inline) in enumerate(writes):
+            nursery.start_soon(writer, index, fn, inline)
+            await trio.testing.wait_all_tasks_blocked()
+        gate.release.set()
+    return results
+
+
+async def test_a_queued_batch_of_inline_writes_runs_in_this_thread_as_one_transaction(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "b.db", migrations=[COUNTER, ITEMS])
+    threads: list[int] = []
+    try:
+        before = db.transactions
+        writes = [(insert_noting_thread(name, threads), True) for name in ("x", "y", "z")]
+        assert await queue_behind_a_gate(db, writes) == ["x", "y", "z"]
+        assert threads == [threading.get_ident()] * 3
+        assert db.transactions - before == 2  # the gate's, then one for the three
+        assert db.inline_writes == 3
+        assert await db.read(names) == ["x", "y", "z"]
+    finally:
+        await db.aclose()
+
+
+async def test_a_failing_write_in_an_inline_batch_is_rolled_back_alone(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "f.db", migrations=[COUNTER, ITEMS])
+
+    def insert_then_fail(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO items VALUES ('ghost')")
+        raise KeyError("boom")
+
+    try:
+        writes = [(insert_noting_thread("a", []), True), (insert_then_fail, True), (insert_noting_thread("b", []), True)]
+        results = await queue_behind_a_gate(db, writes)
+        assert results[0] == "a"
+        assert results[2] == "b"
+        assert isinstance(results[1], KeyError)
+        assert db.inline_writes == 3
+        assert await db.read(names) == ["a", "b"]
+    finally:
+        await db.aclose()
+
+
+async def test_a_large_or_due_batch_of_inline_writes_takes_the_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database, "INLINE_BATCH_MAX", 2)
+    db = await Database.open(tmp_path / "t.db", migrations=[COUNTER, ITEMS])
+    threads: list[int] = []
+    try:
+        writes = [(insert_noting_thread(name, threads), True) for name in ("p", "q", "r")]
+        assert await queue_behind_a_gate(db, writes) == ["p", "q", "r"]
+        assert threading.get_ident() not in threads
+        assert db.inline_writes == 0
+        # A checkpoint due: the batch goes to the thread, which runs it.
+        monkeypatch.setattr(database, "INLINE_BATCH_MAX", 16)
+        monkeypatch.setattr(database, "CHECKPOINT_COMMITS", db._since_checkpoint + 2)
+        threads.clear()
+        writes = [(insert_noting_thread(name, threads), True) for name in ("s", "t")]
+        assert await queue_behind_a_gate(db, writes) == ["s", "t"]
+        assert threading.get_ident() not in threads
+        assert db.checkpoints == 1
+        assert await db.read(names) == ["p", "q", "r", "s", "t"]
     finally:
         await db.aclose()
