@@ -59,6 +59,7 @@ __all__ = [
     "parse_devices_result",
     "parse_lid_result",
     "parse_prekey_result",
+    "parse_retry_keys",
     "parse_usync_users",
     "prekey_query",
     "usync_iq",
@@ -365,3 +366,21 @@ def parse_prekey_result(answer: Node) -> dict[JID, PreKeyBundle | None]:
         except (LocalProtocolError, ValueError) as exc:
             raise DecodeError(f"a malformed prekey bundle for {jid}: {exc}", node=user) from exc
     return found
+
+
+def parse_retry_keys(receipt: Node, device: int) -> PreKeyBundle | None:
+    """The prekey bundle a ``retry`` receipt carries in ``<keys>`` (with the receipt's ``<registration>``),
+    for ``device``; None when it carries none (PROTOCOL.md §5.7). ``DecodeError`` when it is malformed or
+    not of key type 5 (the signature is checked when a session is built from it)."""
+    keys = receipt.child("keys")
+    if keys is None:
+        return None
+    kind = keys.child("type")
+    if kind is not None and kind.content != b"\x05":
+        raise DecodeError("retry keys of an unknown key type", node=receipt)
+    registration = receipt.child("registration")
+    parts = [registration] if registration is not None else []
+    try:
+        return _bundle(Node("keys", {}, [*parts, *keys.children]), device)
+    except (LocalProtocolError, ValueError) as exc:
+        raise DecodeError(f"malformed retry keys: {exc}", node=receipt) from exc

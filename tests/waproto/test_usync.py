@@ -29,6 +29,7 @@ from waproto.usync import (
     parse_devices_result,
     parse_lid_result,
     parse_prekey_result,
+    parse_retry_keys,
     parse_usync_users,
     prekey_query,
 )
@@ -432,3 +433,52 @@ def test_garbage_answers_only_raise_decode_errors(answer: Node) -> None:
     for parse in (parse_usync_users, parse_contact_result, parse_lid_result, parse_devices_result):
         with contextlib.suppress(DecodeError):
             parse(answer)
+
+
+def _retry_receipt(keys: list[Node] | None, registration: bytes | None = b"\x00\x00\x10\xe1") -> Node:
+    children = [Node("retry", {"count": "2", "id": "3EB0R", "t": "1", "v": "1"})]
+    if registration is not None:
+        children.append(Node("registration", {}, registration))
+    if keys is not None:
+        children.append(Node("keys", {}, keys))
+    return Node("receipt", {"id": "3EB0R", "type": "retry"}, children)
+
+
+def _keys(kind: bytes = b"\x05", *, one_time: bool = True) -> list[Node]:
+    nodes = [Node("type", {}, kind), Node("identity", {}, bytes(range(32)))]
+    if one_time:
+        nodes.append(Node("key", {}, [Node("id", {}, b"\x00\x00\x07"), Node("value", {}, bytes(32))]))
+    skey = [
+        Node("id", {}, b"\x00\x00\x01"),
+        Node("value", {}, bytes(range(1, 33))),
+        Node("signature", {}, bytes(64)),
+    ]
+    nodes.append(Node("skey", {}, skey))
+    return nodes
+
+
+def test_retry_keys_become_a_bundle() -> None:
+    bundle = parse_retry_keys(_retry_receipt(_keys()), 3)
+    assert bundle is not None
+    assert (bundle.registration_id, bundle.device_id, bundle.pre_key_id) == (4321, 3, 7)
+    assert bundle.identity_key == bytes(range(32))
+    assert (bundle.signed_pre_key_id, bundle.signed_pre_key_public) == (1, bytes(range(1, 33)))
+    without = parse_retry_keys(_retry_receipt(_keys(one_time=False)), 0)
+    assert without is not None
+    assert (without.pre_key_id, without.pre_key_public) == (None, None)
+    assert parse_retry_keys(_retry_receipt(None), 0) is None  # a first retry carries no keys
+
+
+@pytest.mark.parametrize(
+    "receipt",
+    [
+        _retry_receipt(_keys(b"\x06")),  # another key type
+        _retry_receipt(_keys(), registration=None),
+        _retry_receipt(_keys(), registration=b"\x01"),
+        _retry_receipt(_keys()[:-1]),  # no <skey>
+        _retry_receipt([*_keys()[:1], *_keys()[2:]]),  # no <identity>
+    ],
+)
+def test_malformed_retry_keys_are_decode_errors(receipt: Node) -> None:
+    with pytest.raises(DecodeError):
+        parse_retry_keys(receipt, 0)

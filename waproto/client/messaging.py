@@ -32,8 +32,8 @@ member left since the last fetch, our sender key is rotated and distributed afre
 ``retry`` receipt. Receipts for what we sent go to ``on_receipt``. The callbacks run in the client's read
 loop: they must not wait for the network.
 
-**Retry receipts** for what we sent are answered by :meth:`Messenger.run` (a fresh session from a new
-bundle; the message re-encrypted for the asking device only, for a group message with a fresh
+**Retry receipts** for what we sent are answered by :meth:`Messenger.run` (a fresh session from the
+bundle in the receipt's ``<keys>``, else one fetched from the server; the message re-encrypted for the asking device only, for a group message with a fresh
 distribution inside, §5.7).
 
 The value types and Protocols (``SentMessage``, ``ReceivedMessage``, ``SignalStore``, …) live in
@@ -41,8 +41,7 @@ The value types and Protocols (``SentMessage``, ``ReceivedMessage``, ``SignalSto
 
 This module is NOT the receive path (``waproto.client.receiving``), media upload/download
 (``waproto.client.media``), content classification (``waproto.content``), device-list caching
-(``waproto.client.directory``), sending read receipts, ``<keys>`` in retry receipts, or group
-administration.
+(``waproto.client.directory``), sending read receipts, or group administration.
 """
 
 from __future__ import annotations
@@ -103,6 +102,7 @@ from waproto.usync import (
     parse_devices_result,
     parse_lid_result,
     parse_prekey_result,
+    parse_retry_keys,
     prekey_query,
 )
 
@@ -497,7 +497,9 @@ class Messenger:
             return
         chat, message, media_type = sent
         await self._recall([device])
-        bundle = parse_prekey_result(await self.client.query(prekey_query([device]))).get(device)
+        bundle = parse_retry_keys(receipt, device.device)  # the keys the receipt hands us, else the server's
+        if bundle is None:
+            bundle = parse_prekey_result(await self.client.query(prekey_query([device]))).get(device)
         if bundle is None:
             raise MessageRefused(f"no prekey bundle for {device} to answer its retry")
         plain = Message()

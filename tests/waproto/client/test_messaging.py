@@ -18,9 +18,10 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.interop.harness import Harness as BaileysHarness
 from tests.waproto.client.test_sandbox import PHONE, link_by_qr, next_event, settings_for
 from tests.waproto.sandbox.interop_helpers import Served, served_sandbox
-from waproto.binary import Node
+from waproto.binary import Node, unmarshal
 from waproto.client import Client, ClientSettings, Connected, MemoryClientStore, open_client
 from waproto.client.messaging import (
     Addressing,
@@ -32,7 +33,9 @@ from waproto.client.messaging import (
 from waproto.credentials import Credentials
 from waproto.errors import NotOnWhatsApp
 from waproto.jid import DEFAULT_USER_SERVER, JID
+from waproto.proto import Message, decode
 from waproto.sandbox.phone import Received, SimPhone
+from waproto.signal import unpad
 
 ECHO = "15550003333"
 
@@ -193,7 +196,11 @@ async def test_text_to_echo_and_back(served: Served, addressing: Addressing) -> 
 
         # The echo's phone said "delivered" for our text: a status for it (from the address we wrote to).
         status = await inbox.status_for(sent.id)
-        assert (status.status, status.device, status.chat) == ("delivered", echo_wire.with_device(0), echo_wire)
+        assert (status.status, status.device, status.chat) == (
+            "delivered",
+            echo_wire.with_device(0),
+            echo_wire,
+        )
 
         # The second text reuses the session with the echo (which answered on it): a plain msg, no bundle.
         bundles_left = len(served.sandbox.network.accounts[ECHO].pre_keys)
@@ -410,3 +417,52 @@ async def test_garbage_encs_are_reported_never_raised(kind: str, prefix: bytes, 
     await messenger.client.stanza_handlers["message"](node)
     assert len(inbox) == 1
     assert isinstance(inbox[0], UndecryptableMessage)
+
+
+@pytest.mark.interop
+async def test_a_retry_receipt_with_baileys_keys_is_answered_from_them(baileys: BaileysHarness) -> None:
+    """Baileys 7's retry receipt carrying a libsignal party's keys: the message is re-encrypted on a session
+    built from those keys (no prekey fetch: the client is offline) and the party decrypts it."""
+    party = baileys.call("signal.party.create", registrationId=4321)
+    peer = JID("15550009999", DEFAULT_USER_SERVER)
+    frame = baileys.call("retry.receiptFrame", handle=party, id="3EB0R", **{"from": str(peer)}, count=2)
+    receipt = unmarshal(frame)
+    creds = dataclasses.replace(
+        Credentials.generate(secrets.token_bytes), me=JID(PHONE, DEFAULT_USER_SERVER, device=1)
+    )
+    client = Client(ClientSettings(), creds, MemoryClientStore(creds))
+    sent: list[Node] = []
+    resent_one = trio.Event()
+
+    async def send_node(node: Node) -> None:
+        sent.append(node)
+        if node.tag == "message":
+            resent_one.set()
+
+    async def query(node: Node, *, patience: float | None = None) -> Node:
+        raise AssertionError(f"no query expected, got {node}")
+
+    client.send_node = send_node  # type: ignore[method-assign]
+    client.query = query  # type: ignore[method-assign]
+    messenger = Messenger(client, Inbox.discard, addressing="pn")
+    messenger._sent["3EB0R"] = (peer, Message(conversation="hello again"), None)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(messenger.run)
+        await client.stanza_handlers["receipt"](receipt)
+        with trio.fail_after(5):
+            await resent_one.wait()
+        nursery.cancel_scope.cancel()
+    [resent] = [node for node in sent if node.tag == "message"]
+    assert resent.attrs["to"] == peer
+    [enc] = resent.children_with("enc")
+    assert enc.attrs["type"] == "pkmsg"
+    assert enc.attrs["count"] == "2"
+    [got] = baileys.call(
+        "signal.party.decrypt",
+        handle=party,
+        address={"name": PHONE, "deviceId": 1},
+        messages=[{"type": "pkmsg", "body": enc.content}],
+    )
+    assert "plaintext" in got, got
+    assert decode(Message, unpad(got["plaintext"])).conversation == "hello again"
+    baileys.call("signal.party.drop", handle=party)
