@@ -3,7 +3,8 @@
 Usage (from the repository root; the interop harness installed: ``npm ci`` in tests/interop)::
 
     .venv/bin/python bench/e2e.py [--quick] [--messages 3000] [--inflight 100] [--paced-seconds 10]
-                                  [--received 2000] [--sessions 1,10,100] [--no-baileys] [--profile]
+                                  [--received 2000] [--rounds 3] [--sessions 1,10,100] [--no-baileys]
+                                  [--profile]
 
 A standalone sandbox (``waporta sandbox``) runs in a child process, so its CPU is never counted. On it:
 
@@ -23,6 +24,8 @@ A standalone sandbox (``waporta sandbox``) runs in a child process, so its CPU i
 - **restore 100 sessions**: a fresh child process opens the hub's SQLite database holding the linked
   sessions and runs ``waporta.sessions.open_sessions``; the time until every session is ``connected``.
 
+The pipelined-send and receive runs are repeated ``--rounds`` times for each client; the best rate and
+the least CPU count (other load on a shared machine only ever adds CPU time; every round is printed).
 Figures are printed as a table with the ratio to Baileys and the issue's target for each. This is a
 measuring script, not a test (``tests/bench/test_e2e_smoke.py`` only runs ``--quick``); ``--profile``
 prints cProfile's top costs of our send and receive runs. It is NOT a load test of the sandbox.
@@ -284,6 +287,18 @@ async def ours_send_paced(ours: Ours, to: JID, rate: float, seconds: float) -> l
             await trio.sleep_until(start + i / rate)
             nursery.start_soon(one, i)
     return latencies
+
+
+def best_send(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """The figures of several pipelined send rounds: the best rate, and the CPU figures of the round that
+    used the least CPU (load from other processes only ever adds CPU time, as in ``bench/wire.py``)."""
+    cheapest = min(rounds, key=lambda r: r["cpu_ms"])
+    return {
+        "send_rate": max(r["rate"] for r in rounds),
+        "send_cpu": cheapest["cpu_ms"],
+        "send_sys": cheapest["sys_ms"],
+        "sandbox_cpu": min(r["sandbox_ms"] for r in rounds),
+    }
 
 
 def writer_command(sandbox: Sandbox, to: str, count: int) -> list[str]:
@@ -742,24 +757,33 @@ async def bench(options: argparse.Namespace) -> list[Row]:
             baileys_rss: dict[int, float] = {}
             say("linking our client ...")
             async with linked_client(http, sandbox, OURS) as ours:
-                say("our client: pipelined sends ...")
-                sandbox0 = process_cpu(sandbox.process.pid)
-                sent = await ours_send_pipelined(
-                    ours, user(OURS_TO), options.messages, options.inflight, profile
-                )
-                figures["ours"].update(
-                    send_rate=sent["rate"],
-                    send_cpu=sent["cpu_ms"],
-                    send_sys=sent["sys_ms"],
-                    sandbox_cpu=(process_cpu(sandbox.process.pid) - sandbox0) / options.messages * 1000,
-                )
+                rounds: list[dict[str, float]] = []
+                for r in range(options.rounds):
+                    say(f"our client: pipelined sends, round {r + 1} of {options.rounds} ...")
+                    sandbox0 = process_cpu(sandbox.process.pid)
+                    sent = await ours_send_pipelined(
+                        ours, user(OURS_TO), options.messages, options.inflight, profile
+                    )
+                    sent["sandbox_ms"] = (
+                        (process_cpu(sandbox.process.pid) - sandbox0) / options.messages * 1000
+                    )
+                    print(f"    {sent}", file=sys.stderr)
+                    rounds.append(sent)
+                figures["ours"].update(best_send(rounds))
                 say("our client: paced sends ...")
                 latencies = await ours_send_paced(ours, user(OURS_TO), 50, options.paced_seconds)
                 figures["ours"].update(p50=percentile(latencies, 50), p99=percentile(latencies, 99))
                 say("our client: receiving ...")
                 # The writer's first (prekey) messages: not measured.
                 await ours_receive(ours, sandbox, OURS, 5, Profile(False))
-                received = await ours_receive(ours, sandbox, OURS, options.received, receive_profile)
+                receives = []
+                for r in range(options.rounds):
+                    say(f"our client: receiving, round {r + 1} of {options.rounds} ...")
+                    receives.append(
+                        await ours_receive(ours, sandbox, OURS, options.received, receive_profile)
+                    )
+                    print(f"    {receives[-1]}", file=sys.stderr)
+                received = min(receives)
                 figures["ours"].update(receive_cpu=received[0], receive_sys=received[1])
             if harness is not None:
                 say("linking Baileys 6 ...")
@@ -768,17 +792,29 @@ async def bench(options: argparse.Namespace) -> list[Row]:
                 await baileys.call(
                     "bench.send", h=baileys.handle, jid=to, count=10, inflight=1, prefix="warm-up"
                 )
-                say("Baileys: pipelined sends ...")
-                sandbox0 = process_cpu(sandbox.process.pid)
-                result = await baileys.call(
-                    "bench.send", h=baileys.handle, jid=to, count=options.messages, inflight=options.inflight
-                )
-                figures["baileys"].update(
-                    send_rate=result["acked"] / (result["wallMs"] / 1000),
-                    send_cpu=result["cpuUs"] / result["acked"] / 1000,
-                    send_sys=result["cpuSystemUs"] / result["acked"] / 1000,
-                    sandbox_cpu=(process_cpu(sandbox.process.pid) - sandbox0) / options.messages * 1000,
-                )
+                rounds = []
+                for r in range(options.rounds):
+                    say(f"Baileys: pipelined sends, round {r + 1} of {options.rounds} ...")
+                    sandbox0 = process_cpu(sandbox.process.pid)
+                    result = await baileys.call(
+                        "bench.send",
+                        h=baileys.handle,
+                        jid=to,
+                        count=options.messages,
+                        inflight=options.inflight,
+                    )
+                    rounds.append(
+                        {
+                            "rate": result["acked"] / (result["wallMs"] / 1000),
+                            "cpu_ms": result["cpuUs"] / result["acked"] / 1000,
+                            "sys_ms": result["cpuSystemUs"] / result["acked"] / 1000,
+                            "sandbox_ms": (process_cpu(sandbox.process.pid) - sandbox0)
+                            / options.messages
+                            * 1000,
+                        }
+                    )
+                    print(f"    {rounds[-1]}", file=sys.stderr)
+                figures["baileys"].update(best_send(rounds))
                 say("Baileys: paced sends ...")
                 count = max(1, int(50 * options.paced_seconds))
                 result = await baileys.call("bench.send", h=baileys.handle, jid=to, count=count, rate=50)
@@ -787,7 +823,12 @@ async def bench(options: argparse.Namespace) -> list[Row]:
                 )
                 say("Baileys: receiving ...")
                 await baileys_receive(baileys, sandbox, THEIRS, 5)
-                received = await baileys_receive(baileys, sandbox, THEIRS, options.received)
+                receives = []
+                for r in range(options.rounds):
+                    say(f"Baileys: receiving, round {r + 1} of {options.rounds} ...")
+                    receives.append(await baileys_receive(baileys, sandbox, THEIRS, options.received))
+                    print(f"    {receives[-1]}", file=sys.stderr)
+                received = min(receives)
                 figures["baileys"].update(receive_cpu=received[0], receive_sys=received[1])
                 await baileys.call("sock.end", h=baileys.handle)
                 first = 0
@@ -980,6 +1021,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rest-messages", type=int, default=2000, help="texts sent through the REST API")
     parser.add_argument("--received", type=int, default=2000, help="texts received by each client")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds of the pipelined-send and receive runs (the best counts)",
+    )
+    parser.add_argument(
         "--sessions", default="1,10,100", help="idle session counts for RSS (largest: restore)"
     )
     parser.add_argument(
@@ -1016,6 +1063,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.quick:
         options.messages, options.paced_seconds, options.received = 30, 0.5, 10
         options.rest_messages = 20
+        options.rounds = 1
         options.sessions = "1"
         options.baileys_sessions = ""
     options.sessions = sorted({int(n) for n in options.sessions.split(",")})
