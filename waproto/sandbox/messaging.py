@@ -10,13 +10,16 @@ into a running :class:`~waproto.sandbox.server.Sandbox`.
 - a login hook: what waited for the device in its offline queue is delivered, in order, before
   ``<ib><offline count=N/>``.
 
-Every stanza goes through one loop (:meth:`Messaging.submit`) that works off a queue: the sender gets its
-ack; each delivery goes to the device's connection if it is logged in, to the account's simulated phone for
-device 0 (``waproto.sandbox.phone.SimPhone``, built on the account's keys kept in the network state), and
-otherwise to the device's offline queue. What a phone answers (receipts, an echo bot's reply, its ack
-bookkeeping) is submitted in turn as sent by that phone. One lock serialises the loop, so phones and
-queues see stanzas in a single order; a bound on stanzas per submission stops two echo bots from
-talking forever.
+Every stanza goes through one loop (:meth:`Messaging.submit`) that works off a queue: a delivery to device 0
+goes to the account's simulated phone (``waproto.sandbox.phone.SimPhone``, built on the account's keys kept
+in the network state) at once, and what the phone answers (receipts, an echo bot's reply, its ack
+bookkeeping) is submitted in turn as sent by that phone; deliveries to companions are collected. When the
+phones are done, the sender gets its ack, and then the collected stanzas are written to the devices'
+connections in order (or queued for devices that are not logged in). So the ack comes before the receipts
+the stanza caused (as from WhatsApp's server) and is not delayed by writes that wake the client, yet the
+phones have logged the message when it arrives. One lock serialises the loop, so phones, connections and
+queues see stanzas in a single order; a bound on stanzas per submission stops two echo bots from talking
+forever.
 
 Persistence, with a state directory: each phone's Signal state and log live under ``phones/`` as a
 snapshot ``<phone>.json`` and a journal ``<phone>.jsonl`` (``waproto.sandbox.journal``). When a submission
@@ -35,9 +38,11 @@ it only moves stanzas between them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
 import trio
@@ -49,6 +54,7 @@ from waproto.media import encrypt_media
 from waproto.sandbox.connection import Connection, ConnectionClosed
 from waproto.sandbox.iqs import error_iq
 from waproto.sandbox.journal import Journal
+from waproto.sandbox.mutex import Mutex
 from waproto.sandbox.offline import open_queues
 from waproto.sandbox.phone import MEDIA_KINDS, PhoneKeys, SimPhone
 from waproto.sandbox.phone_log import LogEntry, media_fields
@@ -66,9 +72,12 @@ from waproto.sandbox.usync import answer_prekey_fetch, answer_usync
 if TYPE_CHECKING:
     from waproto.sandbox.server import Sandbox
 
-__all__ = ["MAX_STANZAS_PER_SUBMIT", "Messaging"]
+__all__ = ["MAX_STANZAS_PER_SUBMIT", "AckSender", "Messaging"]
 
 log = logging.getLogger(__name__)
+
+#: Writes a submission's ack to its sender (see :meth:`Messaging.submit`).
+AckSender = Callable[[Node], Awaitable[None]]
 
 #: At most this many stanzas are moved for one submission (a guard against bots answering each other).
 MAX_STANZAS_PER_SUBMIT: Final = 200
@@ -82,7 +91,7 @@ class Messaging:
         self.queues: OfflineQueues = open_queues(sandbox.network.state_dir)
         self.phones: dict[str, SimPhone] = {}
         self._journals: dict[str, Journal] = {}
-        self._lock = trio.Lock()
+        self._lock = Mutex()
 
     def install(self) -> None:
         """Register the handlers and the login hook on the sandbox."""
@@ -163,13 +172,20 @@ class Messaging:
 
     # ----------------------------------------------------------------- the loop
 
-    async def submit(self, sender: JID, node: Node) -> Node | None:
+    async def submit(self, sender: JID, node: Node, *, on_ack: AckSender | None = None) -> Node | None:
         """Route a ``<message>`` or ``<receipt>`` that ``sender`` (a PN device JID) sent; returns its ack.
 
-        Everything it causes (deliveries, phones' answers) is done before this returns.
+        In three steps, under the one lock: the simulated phones handle everything the stanza causes (pure
+        computation: no task switch); the ack is handed to ``on_ack`` (the sender's connection writes it);
+        then what the submission produced for logged-in devices is written to their connections, in order
+        (what cannot be is queued for them). So the sender reads its ack before the receipts the stanza
+        caused, as WhatsApp's server sends them, and the ack is not held back by those writes, which
+        wake the client; yet when it arrives, the phones have logged the message. Everything is done
+        before this returns.
         """
         async with self._lock:
             work: deque[tuple[JID, Node]] = deque([(sender, node)])
+            outbox: list[tuple[JID, Node]] = []
             first_ack: Node | None = None
             touched: set[str] = set()
             moved = 0
@@ -186,13 +202,24 @@ class Messaging:
                     first_ack = routed.ack
                 if routed.ack is not None and who.device == 0:  # a phone's ack updates its log
                     touched.add(who.user)
-                    await self._deliver(who, routed.ack)
+                    await self._to_phone(who, routed.ack)
                 for delivery in routed.deliveries:
-                    answers = await self._deliver(delivery.device, delivery.node)
-                    if delivery.device.device == 0:
-                        touched.add(delivery.device.user)
-                    work.extend((delivery.device.with_device(0), answer) for answer in answers)
+                    device = delivery.device
+                    if device.device != 0:
+                        outbox.append((device, delivery.node))
+                        continue
+                    touched.add(device.user)
+                    answers = await self._to_phone(device, delivery.node)
+                    if answers:
+                        phone = device.with_device(0)
+                        work.extend((phone, answer) for answer in answers)
             await self._save_phones(touched)
+            if on_ack is not None and first_ack is not None:
+                # If the sender is gone, what its stanza caused is still delivered.
+                with contextlib.suppress(ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
+                    await on_ack(first_ack)
+            for device, stanza in outbox:
+                await self._to_companion(device, stanza)
             return first_ack
 
     def _route(self, sender: JID, stanza: Node) -> Routed:
@@ -201,30 +228,33 @@ class Messaging:
             return route_receipt(self.sandbox.network, sender, stanza, now=now)
         return route_message(self.sandbox.network, sender, stanza, now=now)
 
-    async def _deliver(self, device: JID, node: Node) -> list[Node]:
-        """Hand ``node`` to ``device``; the stanzas a phone answers with."""
-        if device.device == 0:
+    async def _to_phone(self, device: JID, node: Node) -> list[Node]:
+        """Hand ``node`` to the simulated phone of ``device``'s account; the stanzas it answers with."""
+        phone = self.phones.get(device.user)
+        if phone is None:
             phone = await self.phone(device.user)
-            try:
-                received = await phone.receive(node, now=self.sandbox.now())
-            except Exception:
-                log.exception("phone %s failed on a <%s>", device.user, node.tag)
-                return []
-            if received.failure is not None:
-                log.info("phone %s: %r", device.user, received.failure)
-            if received.entry is not None and node.tag == "message":
-                self._open_media(phone, received.entry)
-            return received.out
+        try:
+            received = await phone.receive(node, now=self.sandbox.now())
+        except Exception:
+            log.exception("phone %s failed on a <%s>", device.user, node.tag)
+            return []
+        if received.failure is not None:
+            log.info("phone %s: %r", device.user, received.failure)
+        if received.entry is not None and node.tag == "message" and self.sandbox.media is not None:
+            self._open_media(phone, received.entry)
+        return received.out
+
+    async def _to_companion(self, device: JID, node: Node) -> None:
+        """Write ``node`` to ``device``'s connection if it is logged in, else queue it for the device."""
         connection = self.sandbox.connections.get(device)
         if connection is not None and not connection.closed:
             try:
                 await connection.send_node(node)
-                return []
+                return
             except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
         if self.sandbox.network.companion(device) is not None:
             self.queues.push(device, node)
-        return []
 
     def _open_media(self, phone: SimPhone, entry: LogEntry) -> None:
         """Fetch a received media message's blob from the sandbox's media store and decrypt it into the log."""
@@ -252,9 +282,11 @@ class Messaging:
         if device is None:
             log.info("%s: <%s> before login ignored", connection.name, node.tag)
             return
-        ack = await self.submit(device, node)
-        if ack is not None and not connection.closed:
-            await connection.send_node(ack)
+        async def acknowledge(ack: Node) -> None:
+            if not connection.closed:
+                await connection.send_node(ack)
+
+        await self.submit(device, node, on_ack=acknowledge)
 
     async def _ignore(self, connection: Connection, node: Node) -> None:
         return None

@@ -11,12 +11,15 @@ from pathlib import Path
 import trio
 
 from tests.waproto.sandbox.memclient import NOW, Companion, Keys, MemoryPipe
+from waproto.binary import Node
 from waproto.jid import JID
+from waproto.proto import Message
 from waproto.sandbox.messaging import MAX_STANZAS_PER_SUBMIT
-from waproto.sandbox.registry import OneTimePreKey, SignedPreKey
+from waproto.sandbox.registry import OneTimePreKey, SignedPreKey, take_bundle
 from waproto.sandbox.server import Sandbox
 from waproto.sandbox.state import Companion as CompanionRecord
 from waproto.sandbox.state import Network
+from waproto.signal import MemorySignalStore, ProtocolAddress, encrypt, pad, process_pre_key_bundle
 from waproto.signal.keys import generate_pre_keys, generate_signed_pre_key
 
 A, B, E, F = "15550001111", "15550002222", "15550009999", "15550008888"
@@ -195,3 +198,59 @@ async def test_the_offline_queue_survives_a_restart(
     assert [n.tag for n in nodes if n is not None] == ["success", "message", "message", "ib"]
     assert [n.attrs["id"] for n in nodes[1:3] if n is not None] == [first, second]
     assert make_sandbox(tmp_path, seed=6).messaging.queues.pending(device) == 0
+
+
+async def test_the_sender_reads_its_ack_before_the_receipts_its_message_caused(
+    autojump_clock: trio.abc.Clock, nursery: trio.Nursery
+) -> None:
+    """The phones have logged the message when the ack is written; the receipts it caused come after it."""
+    sandbox = make_sandbox()
+    record, keys = signal_companion(1, 22)
+    sandbox.network.add_companion(A, record)
+    device = jid(A).with_device(1)
+    pipe = MemoryPipe()
+    nursery.start_soon(sandbox.handle, pipe.server)
+    client = Companion(pipe, keys, root=sandbox.root_public_key)
+    await client.handshake(Companion.login_payload(device))
+    assert [n.tag for n in [await client.receive_node(), await client.receive_node()] if n is not None] == ["success", "ib"]
+
+    rng = random.Random(9).randbytes
+    store = MemorySignalStore(keys.identity, keys.registration_id)
+    bob = ProtocolAddress(B, 0)
+    bundle = take_bundle(sandbox.network, jid(B))
+    assert bundle is not None
+    await process_pre_key_bundle(bob, bundle, identity_store=store, session_store=store, rng=rng)
+    plain = pad(Message(conversation="ack me first").SerializeToString(), rng)
+    cipher = await encrypt(bob, plain, identity_store=store, session_store=store)
+    enc = Node("enc", {"v": "2", "type": cipher.type}, cipher.body)
+    await client.send_node(Node("message", {"id": "3EB0ACKFIRST", "to": jid(B), "type": "text"}, [enc]))
+
+    ack = await client.receive_node()
+    assert ack is not None
+    assert (ack.tag, ack.attrs["class"], ack.attrs["id"]) == ("ack", "message", "3EB0ACKFIRST")
+    logged = (await sandbox.messaging.phone(B)).find("3EB0ACKFIRST", "in")
+    assert logged is not None
+    assert logged.text == "ack me first"
+    receipt = await client.receive_node()
+    assert receipt is not None
+    assert (receipt.tag, receipt.attrs["id"], receipt.attrs["from"]) == ("receipt", "3EB0ACKFIRST", jid(B))
+
+
+async def test_what_a_message_caused_is_queued_when_its_sender_left_before_the_ack() -> None:
+    """A failing ack write (the sender is gone) does not lose the stanzas the submission produced."""
+    sandbox = make_sandbox()
+    record, _ = signal_companion(1, 23)
+    sandbox.network.add_companion(B, record)
+    companion = jid(B).with_device(1)
+    message_id = "3EB0GONE"
+
+    async def gone(ack: Node) -> None:
+        raise trio.BrokenResourceError("the sender's socket is gone")
+
+    alice = await sandbox.messaging.phone(A)
+    node = await alice.send_text(jid(B), "for every device", now=NOW, message_id=message_id)
+    ack = await sandbox.messaging.submit(alice.device, node, on_ack=gone)
+    assert ack is not None
+    assert ack.attrs["id"] == message_id
+    assert sandbox.messaging.queues.pending(companion) == 1
+    assert (await sandbox.messaging.phone(B)).find(message_id, "in") is not None
