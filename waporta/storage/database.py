@@ -30,9 +30,9 @@ record): when the writer is idle it runs at once, in the trio thread, as its own
 20 µs, where a thread hop costs some 170 µs of CPU); when a batch is running or queued it is queued like
 any other write. It still commits before it returns. A queued batch made only of inline writes, at most
 :data:`INLINE_BATCH_MAX` of them, is run the same way by its leader, in the trio thread as one
-transaction (each write in its own savepoint), so small writes that meet (the Signal records of sends
-on several sessions at once; one session's own commits are serialized by its store) do not turn into a
-thread hop per batch once one write had to wait. An inline write never waits for a lock held by another process (the thread path does, up to
+transaction (each write in its own savepoint), so small writes that had to queue behind a batch in a
+worker thread (a send's Signal records behind an inbound message's write, say) do not take a thread hop
+of their own after it. An inline write never waits for a lock held by another process (the thread path does, up to
 ``busy_timeout``): then it goes the thread path too. Checkpoints never run
 inline: the writer's automatic checkpoint is off, and the thread path runs a passive
 ``wal_checkpoint`` after its batch once ``CHECKPOINT_COMMITS`` transactions have been committed since the
