@@ -80,7 +80,9 @@ class SessionSignalStore(SqliteSignalStore):
             return pending
         return await super().load_session(address)
 
-    async def load_sessions(self, addresses: Iterable[ProtocolAddress]) -> dict[ProtocolAddress, SessionRecord]:
+    async def load_sessions(
+        self, addresses: Iterable[ProtocolAddress]
+    ) -> dict[ProtocolAddress, SessionRecord]:
         """The records of those of ``addresses`` that have one, pending ones first."""
         wanted = list(dict.fromkeys(addresses))
         found = {address: self._pending[address] for address in wanted if address in self._pending}
@@ -113,7 +115,10 @@ class SessionSignalStore(SqliteSignalStore):
                 return  # the flush we waited for took them
             taken, self._pending = self._pending, {}
             sid = self.session_id
-            rows = [(sid, address.name, address.device_id, record.serialize()) for address, record in taken.items()]
+            rows = [
+                (sid, address.name, address.device_id, record.serialize())
+                for address, record in taken.items()
+            ]
 
             def write(conn: sqlite3.Connection) -> None:
                 conn.executemany(
@@ -166,6 +171,10 @@ class SessionStore:
     async def store_pre_key(self, pre_key_id: int, record: PreKeyRecord) -> None:
         """Keep one one-time prekey."""
         await self.signal.store_pre_key(pre_key_id, record)
+
+    async def store_pre_keys(self, records: list[tuple[int, PreKeyRecord]]) -> None:
+        """Keep a batch of one-time prekeys in one transaction (the client's uploads)."""
+        await self.signal.store_pre_keys(records)
 
     async def remove_pre_key(self, pre_key_id: int) -> None:
         """Forget a one-time prekey (a peer used it)."""

@@ -359,7 +359,11 @@ class Client:
             log.debug("unhandled <%s>", node.tag)
 
     async def _ack(self, node: Node) -> None:
-        attrs = {"id": str(node.attrs.get("id", "")), "class": node.tag, "to": node.attrs.get("from", SERVER_JID)}
+        attrs = {
+            "id": str(node.attrs.get("id", "")),
+            "class": node.tag,
+            "to": node.attrs.get("from", SERVER_JID),
+        }
         for key in ("participant", "type"):
             value = node.attrs.get(key)
             if value is not None:
@@ -420,7 +424,9 @@ class Client:
             raise IqError("the prekey count answer has no <count value>", node=answer)
         if count >= self.settings.min_pre_keys:
             return
-        await self.upload_pre_keys(self.settings.initial_pre_keys if count == 0 else self.settings.pre_key_batch)
+        await self.upload_pre_keys(
+            self.settings.initial_pre_keys if count == 0 else self.settings.pre_key_batch
+        )
 
     async def _top_up_pre_keys(self) -> None:
         try:
@@ -436,8 +442,12 @@ class Client:
         creds = self._credentials
         records = generate_pre_keys(creds.next_pre_key_id, count, self._rng)
         self._credentials = creds.with_next_pre_key_id(creds.next_pre_key_id + count)
-        for record in records:
-            await self.store.store_pre_key(record.key_id, record)
+        store_many = getattr(self.store, "store_pre_keys", None)  # optional: all in one write
+        if store_many is not None:
+            await store_many([(record.key_id, record) for record in records])
+        else:
+            for record in records:
+                await self.store.store_pre_key(record.key_id, record)
         await self.store.save_credentials(self._credentials)
         return records
 
@@ -453,7 +463,9 @@ class Client:
         creds = self._credentials
         spk = creds.signed_pre_key
         keys = [
-            Node("key", {}, [Node("id", {}, r.key_id.to_bytes(3, "big")), Node("value", {}, r.key_pair.public)])
+            Node(
+                "key", {}, [Node("id", {}, r.key_id.to_bytes(3, "big")), Node("value", {}, r.key_pair.public)]
+            )
             for r in records
         ]
         await self.query(
@@ -496,7 +508,9 @@ class Client:
             await trio.sleep(low + (high - low) * self._uniform())
             sent = trio.current_time()
             try:
-                await self.query(self._iq("w:p", "get", [Node("ping")]), patience=self.settings.keepalive_timeout)
+                await self.query(
+                    self._iq("w:p", "get", [Node("ping")]), patience=self.settings.keepalive_timeout
+                )
             except IqTimeout:
                 if self._last_received <= sent:
                     self._finish("keepalive_timeout", "reconnect")

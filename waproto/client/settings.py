@@ -104,7 +104,10 @@ TransportFactory = Callable[[ClientSettings], Awaitable[Transport]]
 
 
 class ClientStore(CredentialStore, PreKeyStore, Protocol):
-    """What a client persists: its credentials and its one-time prekeys' private halves."""
+    """What a client persists: its credentials and its one-time prekeys' private halves.
+
+    A store may also have ``async store_pre_keys(records: list[tuple[int, PreKeyRecord]])``: the client
+    then keeps a batch of new prekeys (812 when it first logs in) with one call instead of one each."""
 
 
 class MemoryClientStore(MemoryPreKeyStore):

@@ -59,7 +59,9 @@ def stored_record(db_file: Path, session_id: str, address: ProtocolAddress) -> b
     return None if row is None else bytes(row[0])
 
 
-async def test_deferred_records_are_pending_until_one_flush_commits_them(db: Database, tmp_path: Path) -> None:
+async def test_deferred_records_are_pending_until_one_flush_commits_them(
+    db: Database, tmp_path: Path
+) -> None:
     import secrets
 
     store = SessionSignalStore(db, "s1", Credentials.generate(secrets.token_bytes))
@@ -85,7 +87,9 @@ async def test_deferred_records_are_pending_until_one_flush_commits_them(db: Dat
     assert db.transactions == before + 1
 
 
-async def test_a_store_outside_the_context_commits_what_is_pending_first(db: Database, tmp_path: Path) -> None:
+async def test_a_store_outside_the_context_commits_what_is_pending_first(
+    db: Database, tmp_path: Path
+) -> None:
     import secrets
 
     store = SessionSignalStore(db, "s1", Credentials.generate(secrets.token_bytes))
@@ -166,3 +170,16 @@ async def test_clear_cache_drops_pending_records(db: Database) -> None:
     store.clear_cache()
     assert store.pending == 0
     assert await store.load_session(PEER) is None
+
+
+async def test_store_adapter_keeps_a_prekey_batch(db: Database) -> None:
+    import secrets
+
+    creds = Credentials.generate(secrets.token_bytes)
+    store = SessionStore(db, "s1", creds)
+    records = generate_pre_keys(1, 50, secrets.token_bytes)
+    await store.store_pre_keys([(r.key_id, r) for r in records])
+    for record in records:
+        loaded = await store.load_pre_key(record.key_id)
+        assert loaded is not None
+        assert loaded.serialize() == record.serialize()

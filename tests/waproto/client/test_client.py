@@ -51,6 +51,7 @@ from waproto.pairing import (
     wrap_ephemeral_key,
 )
 from waproto.signal import curve
+from waproto.signal.keys import PreKeyRecord
 
 ME = JID("15550001111", "s.whatsapp.net", device=2)
 LID = JID("77766655544433", "lid", device=2)
@@ -73,7 +74,9 @@ async def start(
     network = FakeNetwork()
     network.refuse = refuse
     store = MemoryClientStore(creds)
-    client = Client(settings, creds, store, rng=random.Random(3).randbytes, now=lambda: NOW, transport=network.open)
+    client = Client(
+        settings, creds, store, rng=random.Random(3).randbytes, now=lambda: NOW, transport=network.open
+    )
     await nursery.start(client.run)
     return Harness(client, network, store)
 
@@ -142,7 +145,9 @@ def pair_success(creds: Credentials) -> Node:
     return pair_success_node(iq_id="ps", device_identity=identity, jid=ME, lid=LID)
 
 
-async def test_pairing_then_restart_then_login(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+async def test_pairing_then_restart_then_login(
+    autojump_clock: trio.abc.Clock, nursery_: trio.Nursery
+) -> None:
     creds = fresh()
     h = await start(nursery_, creds)
     server = await h.network.accept()
@@ -172,7 +177,9 @@ async def test_pairing_then_restart_then_login(autojump_clock: trio.abc.Clock, n
     assert h.client.credentials == h.store.credentials
 
 
-async def test_prekey_upload_sends_what_was_stored(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+async def test_prekey_upload_sends_what_was_stored(
+    autojump_clock: trio.abc.Clock, nursery_: trio.Nursery
+) -> None:
     creds = paired()
     h = await start(nursery_, creds)
     server = await h.network.accept()
@@ -225,7 +232,9 @@ async def test_keepalive_pings_and_dead_link(autojump_clock: trio.abc.Clock, nur
     await login(h, server, count=50)
 
 
-async def test_other_traffic_keeps_the_link_alive(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+async def test_other_traffic_keeps_the_link_alive(
+    autojump_clock: trio.abc.Clock, nursery_: trio.Nursery
+) -> None:
     h = await start(nursery_, paired())
     server = await h.network.accept()
     await login(h, server, count=50)
@@ -237,7 +246,9 @@ async def test_other_traffic_keeps_the_link_alive(autojump_clock: trio.abc.Clock
     assert ping.attrs["id"] != ""
 
 
-async def test_backoff_grows_with_jitter_and_resets(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+async def test_backoff_grows_with_jitter_and_resets(
+    autojump_clock: trio.abc.Clock, nursery_: trio.Nursery
+) -> None:
     h = await start(nursery_, paired(), refuse=5)
     delays = []
     for _ in range(5):
@@ -296,7 +307,9 @@ async def test_logged_out_wipes_the_credentials(
     assert h.network.attempts == 1
 
 
-async def test_replaced_stops_without_reconnecting(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+async def test_replaced_stops_without_reconnecting(
+    autojump_clock: trio.abc.Clock, nursery_: trio.Nursery
+) -> None:
     h = await start(nursery_, paired())
     server = await h.network.accept()
     await login(h, server, count=50)
@@ -328,7 +341,9 @@ async def test_temporary_endings_reconnect(
     await h.network.accept()
 
 
-async def test_query_matches_answers_and_times_out(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+async def test_query_matches_answers_and_times_out(
+    autojump_clock: trio.abc.Clock, nursery_: trio.Nursery
+) -> None:
     h = await start(nursery_, paired())
     server = await h.network.accept()
     await login(h, server, count=50)
@@ -336,7 +351,9 @@ async def test_query_matches_answers_and_times_out(autojump_clock: trio.abc.Cloc
 
     async def ask(name: str, xmlns: str) -> None:
         try:
-            results[name] = await h.client.query(Node("iq", {"xmlns": xmlns, "type": "get", "to": SERVER_JID}), patience=5)
+            results[name] = await h.client.query(
+                Node("iq", {"xmlns": xmlns, "type": "get", "to": SERVER_JID}), patience=5
+            )
         except (IqError, IqTimeout) as exc:
             results[name] = exc
 
@@ -658,11 +675,19 @@ def test_settings_are_checked(bad: dict[str, object]) -> None:
         ClientSettings(**bad)  # type: ignore[arg-type]
 
 
-async def test_encrypt_notification_tops_up_prekeys(autojump_clock: trio.abc.Clock, nursery_: trio.Nursery) -> None:
+async def test_encrypt_notification_tops_up_prekeys(
+    autojump_clock: trio.abc.Clock, nursery_: trio.Nursery
+) -> None:
     h = await start(nursery_, paired())
     server = await h.network.accept()
     await login(h, server, count=50)
-    await server.send(Node("notification", {"id": "e1", "from": SERVER_JID, "type": "encrypt"}, [Node("count", {"value": "3"})]))
+    await server.send(
+        Node(
+            "notification",
+            {"id": "e1", "from": SERVER_JID, "type": "encrypt"},
+            [Node("count", {"value": "3"})],
+        )
+    )
     ack = await server.expect("ack")
     assert ack.attrs["id"] == "e1"
     count_iq = await server.expect_iq("encrypt")
@@ -685,3 +710,40 @@ def test_package_exports_media_client_and_directory() -> None:
     assert waproto.client.MediaClient is MediaClient
     assert waproto.client.Directory is Directory
     assert {"MediaClient", "Directory"} <= set(waproto.client.__all__)
+
+
+class BatchingStore(MemoryClientStore):
+    """A client store that also keeps prekeys in batches (as the hub's SQLite one does)."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        super().__init__(credentials)
+        self.batches: list[list[int]] = []
+        self.singles = 0
+
+    async def store_pre_key(self, pre_key_id: int, record: PreKeyRecord) -> None:
+        self.singles += 1
+        await super().store_pre_key(pre_key_id, record)
+
+    async def store_pre_keys(self, records: list[tuple[int, PreKeyRecord]]) -> None:
+        self.batches.append([key_id for key_id, _ in records])
+        for key_id, record in records:
+            self.pre_keys[key_id] = record
+
+
+async def test_a_store_with_store_pre_keys_gets_the_upload_in_one_call(
+    autojump_clock: trio.abc.Clock, nursery_: trio.Nursery
+) -> None:
+    creds = paired()
+    network = FakeNetwork()
+    store = BatchingStore(creds)
+    client = Client(
+        SETTINGS, creds, store, rng=random.Random(3).randbytes, now=lambda: NOW, transport=network.open
+    )
+    await nursery_.start(client.run)
+    h = Harness(client, network, store)
+    server = await h.network.accept()
+    assert isinstance(await login(h, server, count=0), Connected)
+    assert store.batches == [list(range(1, SETTINGS.initial_pre_keys + 1))]
+    assert store.singles == 0
+    assert store.credentials is not None
+    assert store.credentials.next_pre_key_id == SETTINGS.initial_pre_keys + 1
