@@ -14,7 +14,11 @@ On entry every linked session (credentials in ``wa_credentials``) is restored an
 without a new QR. A session's status is one of :data:`STATUSES`; each change is recorded on the
 :class:`Session` and then reported through ``on_status(session_id, status)`` (the hub passes
 ``Plugins.session_status_changed``). A session that is logged out (unlinked from the phone, or
-``delete``) has its WhatsApp state wiped with :func:`waporta.storage.stores.delete_session`.
+``delete``) has its WhatsApp state wiped with :func:`waporta.storage.stores.delete_session`. Received
+messages are not lost to a logout: a session whose client stops for good first lets its hooks take what
+was committed (for up to :attr:`Sessions.hand_over_timeout` seconds, as ``delete`` does before it logs
+out); when the phone unlinks the device, rows the hooks have not had yet are kept and handed on when a
+session of that id starts again. Only ``delete`` drops them, once that wait is over.
 
 **Messaging.** Each session has a :class:`waproto.client.messaging.Messenger` on its client, with its
 Signal state in the session's SQLite stores (``waporta.sessions.stores``). :meth:`Sessions.send` sends a
@@ -111,6 +115,9 @@ STATUSES: Final = ("connecting", "qr", "pairing", "connected", "disconnected", "
 #: Seconds each media HTTP operation (connect, read, write) may take.
 MEDIA_TIMEOUT: Final = 20.0
 
+#: Seconds a stopping session waits for its hooks to take the messages already committed.
+HAND_OVER_TIMEOUT: Final = 10.0
+
 #: Called after a session's status changed: ``(session_id, status)``.
 StatusCallback = Callable[[str, str], Awaitable[None]]
 
@@ -196,6 +203,8 @@ class Sessions:
         self._rng = rng
         self._now = now
         self._transport = transport
+        #: Seconds a stopping session waits for its hooks to take the messages already committed.
+        self.hand_over_timeout = HAND_OVER_TIMEOUT
         self._sessions: dict[str, Session] = {}
         self._lock = trio.Lock()
 
@@ -262,6 +271,7 @@ class Sessions:
         """Log the session out (unlinking the device when connected), stop it and wipe its WhatsApp state."""
         async with self._lock:
             session = self.get(session_id)
+            await self._hand_over(session)
             if session.status == "connected":
                 try:
                     with trio.move_on_after(10):
@@ -269,7 +279,13 @@ class Sessions:
                 except (NotConnected, WAProtoError) as exc:
                     log.warning("session %s: logout request failed (%s); wiping anyway", session_id, exc)
             await self._stop(session)
-            await delete_session(self.db, session_id)
+            dropped = await delete_session(self.db, session_id)
+            if dropped.unhandled:
+                log.warning(
+                    "session %s: deleted with %d received messages the hooks never had",
+                    session_id,
+                    dropped.unhandled,
+                )
             del self._sessions[session_id]
             session.qr = session.pairing_code = None
             if session.status != "logged_out":
@@ -405,6 +421,15 @@ class Sessions:
         self._nursery.start_soon(self._supervise, session)
         return session
 
+    async def _hand_over(self, session: Session) -> None:
+        """Wait (at most :attr:`hand_over_timeout` seconds) until the hooks had every committed message."""
+        if session._done.is_set():
+            return  # its queue no longer runs: what is left stays committed for the next start
+        with trio.move_on_after(self.hand_over_timeout) as waiting:
+            await session.inbox.drained()
+        if waiting.cancelled_caught:
+            log.warning("session %s: the hooks did not take every received message in time", session.id)
+
     async def _stop(self, session: Session) -> None:
         session._scope.cancel()
         with trio.CancelScope(shield=True):
@@ -420,8 +445,10 @@ class Sessions:
                     nursery.start_soon(session.inbox.run)
                     async for event in session.client.events:
                         await self._on_event(session, event)
-                    # The client stopped for good: so do its helpers (what the hooks have not had yet
-                    # stays committed and is handed on when the session starts again).
+                    # The client stopped for good: so do its helpers, once the hooks had what was
+                    # committed (what they have not had in time stays committed and is handed on when
+                    # the session starts again).
+                    await self._hand_over(session)
                     nursery.cancel_scope.cancel()
         except Exception:
             log.exception("session %s: the client failed", session.id)
@@ -434,7 +461,13 @@ class Sessions:
     async def _received(self, session: Session, item: ReceivedMessage | UndecryptableMessage) -> None:
         """The Messenger's callback (in the client's read loop): commit, return; the receipt follows."""
         if isinstance(item, UndecryptableMessage):
-            log.warning("session %s: message %s from %s does not decrypt: %s", session.id, item.id, item.sender, item.error)
+            log.warning(
+                "session %s: message %s from %s does not decrypt: %s",
+                session.id,
+                item.id,
+                item.sender,
+                item.error,
+            )
             return
         message = InboundMessage.from_received(session.id, item, me=session.client.credentials.me)
         await session.inbox.accept(message)
@@ -465,8 +498,8 @@ class Sessions:
         elif isinstance(event, LoggedOut):
             session.qr = session.pairing_code = None
             session.reason = event.reason
-            with trio.CancelScope(shield=True):
-                await delete_session(self.db, session.id)
+            with trio.CancelScope(shield=True):  # received messages the hooks have not had are kept
+                await delete_session(self.db, session.id, keep_unhandled=True)
             await self._set(session, "logged_out")
 
     async def _set(self, session: Session, status: str) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from tests.waporta.sessions.helpers import (
     ECHO,
@@ -90,7 +91,10 @@ async def test_send_to_the_echo_and_receive_its_answer_committed_before_the_rece
         # stored once, not handed on twice.
         async def redeliver() -> None:
             node = await echo_phone.send_text(
-                JID(PHONE, DEFAULT_USER_SERVER), "echo: hello hub", now=served.sandbox.now(), message_id=echo.message_id
+                JID(PHONE, DEFAULT_USER_SERVER),
+                "echo: hello hub",
+                now=served.sandbox.now(),
+                message_id=echo.message_id,
             )
             await served.sandbox.messaging.submit(echo_phone.device, node)
 
@@ -134,12 +138,16 @@ async def test_image_and_document_to_the_echo_and_back_with_download(tmp_path: P
         await served.create_account(ECHO, name="Echo", bot="echo")
         assert served.ca_file is not None
         trust = ssl.create_default_context(cafile=served.ca_file)
-        async with open_sessions(db, settings_for(served), on_message=inbox, media_ssl_context=trust) as sessions:
+        async with open_sessions(
+            db, settings_for(served), on_message=inbox, media_ssl_context=trust
+        ) as sessions:
             await link_by_qr(served, sessions, "sales")
             echo_phone = await served.sandbox.messaging.phone(ECHO)
             with trio.fail_after(30):
                 uploaded = await sessions.upload("sales", picture, "image")
-                image = image_message(uploaded, mimetype="image/png", caption="a picture", width=16, height=10)
+                image = image_message(
+                    uploaded, mimetype="image/png", caption="a picture", width=16, height=10
+                )
                 sent = await sessions.send("sales", ECHO_JID, image, media_type=media_type_attr(image))
             logged = echo_phone.find(sent.id, "in")
             assert logged is not None
@@ -163,7 +171,9 @@ async def test_image_and_document_to_the_echo_and_back_with_download(tmp_path: P
             with trio.fail_after(30):
                 uploaded_doc = await sessions.upload("sales", report, "document")
                 document = document_message(uploaded_doc, mimetype="application/pdf", file_name="report.pdf")
-                sent_doc = await sessions.send("sales", ECHO_JID, document, media_type=media_type_attr(document))
+                sent_doc = await sessions.send(
+                    "sales", ECHO_JID, document, media_type=media_type_attr(document)
+                )
             logged_doc = echo_phone.find(sent_doc.id, "in")
             assert logged_doc is not None
             assert (logged_doc.kind, logged_doc.media_bytes) == ("document", report)
@@ -183,14 +193,18 @@ async def test_image_and_document_to_the_echo_and_back_with_download(tmp_path: P
 async def test_what_arrived_while_disconnected_is_handed_on_in_order(served: Served, db: Database) -> None:
     # The echo writes first: its first message is a pkmsg on our signed prekey (kept in the credentials).
     inbox = Inbox()
-    settings = dataclasses.replace(settings_for(served), backoff_initial=1.0, backoff_max=1.0, backoff_jitter=0)
+    settings = dataclasses.replace(
+        settings_for(served), backoff_initial=1.0, backoff_max=1.0, backoff_jitter=0
+    )
     async with open_sessions(db, settings, on_message=inbox) as sessions:
         session = await link_by_qr(served, sessions, "sales")
         response = await served.post(f"/sandbox/devices/{session.jid}/disconnect")
         assert response.status_code == 200, response.text
         await wait_for(session, "disconnected")
         texts = [f"while away {i}" for i in range(5)]
-        ids = [await served.sandbox.messaging.send_text(ECHO, JID(PHONE, DEFAULT_USER_SERVER), t) for t in texts]
+        ids = [
+            await served.sandbox.messaging.send_text(ECHO, JID(PHONE, DEFAULT_USER_SERVER), t) for t in texts
+        ]
         await wait_for(session, "connected")
         await inbox.next(after=len(texts) - 1)
         with trio.fail_after(15):
@@ -208,7 +222,12 @@ async def test_group_messages_both_ways(served: Served, db: Database) -> None:
         message_id = await served.sandbox.messaging.send_text(ECHO, group, "hello team")
         received = await inbox.next()
         assert received.message_id == message_id
-        assert (received.is_group, received.chat, received.recipient, received.sender) == (True, group, group, ECHO_JID)
+        assert (received.is_group, received.chat, received.recipient, received.sender) == (
+            True,
+            group,
+            group,
+            ECHO_JID,
+        )
         payload = received.as_payload()
         assert (payload["sender"], payload["recipient"]) == (f"{ECHO}@s.whatsapp.net", str(group))
         assert payload["raw"]["key"]["remoteJid"] == str(group)
@@ -301,3 +320,64 @@ async def test_a_sends_session_records_are_committed_before_the_message_arrives(
         assert checks[:3] == [(0, True)] * 3
         # The records were stored pending and committed by the transport, one flush a send.
         assert signal.flushes - flushes == 3
+
+
+def handled_at(db_file: Path, message_id: str) -> list[float | None]:
+    with sqlite3.connect(db_file) as conn:
+        rows = conn.execute("SELECT handled_at FROM inbound_messages WHERE message_id = ?", (message_id,))
+        return [row[0] for row in rows]
+
+
+async def test_a_logout_by_the_phone_keeps_what_the_hooks_have_not_had(
+    served: Served, db: Database, tmp_path: Path
+) -> None:
+    entered, release = trio.Event(), trio.Event()
+    seen: list[InboundMessage] = []
+
+    async def slow_plugin(session_id: str, message: InboundMessage) -> None:
+        seen.append(message)
+        entered.set()
+        await release.wait()
+
+    async with open_sessions(db, settings_for(served), on_message=slow_plugin) as sessions:
+        sessions.hand_over_timeout = 0.5
+        session = await link_by_qr(served, sessions, "ops")
+        await send(sessions, "ops", "just before the unlink")
+        with trio.fail_after(15):
+            await entered.wait()  # the echo is committed, and a hook holds it
+        response = await served.post(f"/sandbox/devices/{session.jid}/logout")
+        assert response.status_code == 200, response.text
+        await wait_for(session, "logged_out")
+        with trio.fail_after(15):
+            await session._done.wait()  # stopped after waiting for the hook in vain
+        assert handled_at(tmp_path / "waporta.db", seen[0].message_id) == [None]  # kept; the rest wiped
+        release.set()
+        again = await link_by_qr(served, sessions, "ops")  # linked anew: what was kept is handed on
+        with trio.fail_after(15):
+            await again.inbox.drained()
+    assert [m.message_id for m in seen] == [seen[0].message_id] * 2
+    [handled] = handled_at(tmp_path / "waporta.db", seen[0].message_id)
+    assert handled is not None
+
+
+async def test_delete_lets_the_hooks_take_what_was_received_first(served: Served, db: Database) -> None:
+    entered, release = trio.Event(), trio.Event()
+    finished: list[str] = []
+
+    async def slow_plugin(session_id: str, message: InboundMessage) -> None:
+        entered.set()
+        await release.wait()
+        finished.append(message.message_id)
+
+    async with open_sessions(db, settings_for(served), on_message=slow_plugin) as sessions:
+        await link_by_qr(served, sessions, "gone")
+        await send(sessions, "gone", "hello")
+        with trio.fail_after(15):
+            await entered.wait()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(sessions.delete, "gone")
+            await trio.testing.wait_all_tasks_blocked()
+            assert finished == []  # delete is waiting for the hook
+            assert sessions.get("gone").status == "connected"
+            release.set()
+        assert len(finished) == 1  # it finished its work before the session was stopped and wiped

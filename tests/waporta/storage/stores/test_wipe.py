@@ -83,13 +83,13 @@ async def test_delete_session_removes_that_session_only(db: Database) -> None:
     with_alphabet = await db.read(lambda conn: rows_of(conn, "alphabet"))
     before = await db.read(lambda conn: rows_of(conn, "alpha"))
     assert all(count >= 1 for count in before.values())
-    assert await delete_session(db, "gamma") == 0  # nothing there: nothing happens
+    assert await delete_session(db, "gamma") == (0, 0)  # nothing there: nothing happens
 
     removed = await delete_session(db, "alpha")
-    assert removed == sum(before.values())
+    assert removed == (sum(before.values()), 1)  # its one received message was never handed on
     assert await db.read(lambda conn: rows_of(conn, "alpha")) == dict.fromkeys(SESSION_TABLES, 0)
     assert await db.read(lambda conn: rows_of(conn, "alphabet")) == with_alphabet
-    assert await delete_session(db, "alpha") == 0
+    assert await delete_session(db, "alpha") == (0, 0)
     await delete_session(db, "alphabet")
     assert await dump(db) == without_alpha  # beta's rows and alpha's webhook, exactly as they were
 
@@ -107,3 +107,23 @@ async def test_the_session_is_gone_for_its_stores(db: Database) -> None:
 async def test_an_empty_session_id_is_refused(db: Database) -> None:
     with pytest.raises(ValueError, match="session id"):
         await delete_session(db, "")
+
+
+async def test_a_logout_keeps_the_messages_the_hooks_have_not_had(db: Database) -> None:
+    await fill(db, "alpha", 1)
+    await db.write(
+        lambda conn: conn.execute(
+            "INSERT INTO inbound_messages (session_id, chat, sender, message_id, payload, received_at, handled_at) "
+            "VALUES ('alpha', '1@lid', '15550001111@s.whatsapp.net', 'DONE', '{}', 1, 2)"
+        )
+    )
+    wiped = await delete_session(db, "alpha", keep_unhandled=True)
+    assert wiped.unhandled == 0  # none dropped
+    left = await db.read(
+        lambda conn: conn.execute(
+            "SELECT message_id, handled_at FROM inbound_messages WHERE session_id = 'alpha'"
+        ).fetchall()
+    )
+    assert left == [("ABC", None)]  # the handled one went with the rest of the session
+    counts = await db.read(lambda conn: rows_of(conn, "alpha"))
+    assert counts == {**dict.fromkeys(SESSION_TABLES, 0), "inbound_messages": 1}
