@@ -37,8 +37,9 @@ class InboundQueue:
     awaited, and when it is cancelled. A mark lost in a crash only means the message is handed on again
     after the restart (at-least-once, as the package docstring says).
 
-    Messages committed but not yet handed on wait in memory (as well as in the table): a hook slower
-    than the session's traffic lets that backlog grow without bound.
+    Messages committed but not yet handed on wait in memory (as well as in the table), at most
+    ``max_ready`` of them: beyond that, behind a hook slower than the session's traffic, they wait in the
+    table only and :meth:`run` reads them back, in order, once it has handed on what memory holds.
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class InboundQueue:
         now: Callable[[], float] = time.time,
         batch: int = 64,
         flush_after: float = 1.0,
+        max_ready: int = 1024,
     ) -> None:
         self.db = db
         self.session_id = session_id
@@ -59,6 +61,12 @@ class InboundQueue:
         self._flush_after = flush_after
         #: Committed by :meth:`accept`, not yet taken by :meth:`run`: ``(seq, message)`` in commit order.
         self._ready: deque[tuple[int, InboundMessage]] = deque()
+        self._max_ready = max_ready
+        #: The newest ``seq`` committed but left in the table only (``_ready`` was full), else 0: from it
+        #: on, every new row waits in the table until :meth:`run` has read them all back.
+        self._spilled = 0
+        #: The newest ``seq`` handed on (or skipped) by :meth:`run`.
+        self._last = 0
         #: Rows handed on whose mark is not written yet.
         self._marks: list[int] = []
         #: The largest ``seq`` committed (by anyone) when :meth:`run` started: rows up to it are replayed
@@ -91,7 +99,10 @@ class InboundQueue:
                 message.message_id,
             )
             return False
-        self._ready.append((seq, message))
+        if self._spilled or len(self._ready) >= self._max_ready:
+            self._spilled = seq  # the row is committed: run() reads it back
+        else:
+            self._ready.append((seq, message))
         if self._idle.is_set():
             self._idle = trio.Event()
         self._wake.set()
@@ -129,6 +140,14 @@ class InboundQueue:
                             batch.append((seq, message))
                     await self._hand_on(batch)
                     continue
+                if self._spilled:
+                    spilled = self._spilled
+                    rows = await load_pending(self.db, self.session_id, limit=self._batch, after=self._last)
+                    if rows:
+                        await self._hand_on(rows)
+                    elif self._spilled == spilled:
+                        self._spilled = 0  # all read back (no await since the read): memory again
+                    continue
                 self._wake = trio.Event()
                 if self._marks:
                     with trio.move_on_after(self._flush_after) as waiting:
@@ -154,6 +173,7 @@ class InboundQueue:
         """Pass ``batch`` to the handler in order (None: an unreadable row, skipped), each row then due
         for its mark; write the marks once ``batch`` are due."""
         for seq, message in batch:
+            self._last = seq
             if message is not None and self.handler is not None:
                 try:
                     await self.handler(self.session_id, message)

@@ -239,3 +239,30 @@ async def test_without_a_handler_messages_are_only_stored(db: Database, tmp_path
         await drained(queue)
         nursery.cancel_scope.cancel()
     assert handled(tmp_path / "waporta.db") == [("3EB0AAAAAAAAAAAAAAAAAA", True)]
+
+
+async def test_behind_a_slow_hook_the_backlog_waits_in_the_table_not_in_memory(
+    db: Database, tmp_path: Path
+) -> None:
+    gate = trio.Event()
+    recorder = Recorder(gate=gate)
+    queue = InboundQueue(db, "sales", recorder, batch=4, max_ready=3)
+    ids = [f"ID{i:02d}" for i in range(20)]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(queue.run)
+        for message_id in ids[:10]:
+            assert await queue.accept(inbound(id=message_id))
+        assert len(queue._ready) <= 3  # the rest is only in the table
+        gate.set()
+        await recorder.called.wait()
+        for message_id in ids[10:]:  # more arrive while the backlog is read back
+            assert await queue.accept(inbound(id=message_id))
+            await trio.lowlevel.checkpoint()
+        await drained(queue)
+        assert len(queue._ready) == 0
+        assert await queue.accept(inbound(id="LATE"))  # caught up: memory again
+        assert len(queue._ready) <= 1
+        await drained(queue)
+        nursery.cancel_scope.cancel()
+    assert recorder.ids == [*ids, "LATE"]  # every one, once, in order
+    assert handled(tmp_path / "waporta.db") == [(i, True) for i in [*ids, "LATE"]]
