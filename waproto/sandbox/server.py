@@ -1,9 +1,11 @@
-"""The sandbox server: the :class:`Sandbox` object, its quart-trio app and :func:`serve`.
+"""The sandbox server: the :class:`Sandbox` object, its ASGI app and :func:`serve`.
 
 A :class:`Sandbox` ties the network state (``state``), the live connections by device, the linker
-(``linking``), the IQ table (``iqs``) and the handlers of other stanzas together; :func:`create_app` serves
-it as a quart-trio app with the websocket endpoint ``/ws/chat`` and the control API under ``/sandbox``
-(``control``); :func:`serve` runs that app on hypercorn in the caller's nursery::
+(``linking``), the IQ table (``iqs``) and the handlers of other stanzas together; :func:`create_asgi` serves
+it as an ASGI app: the websocket endpoint ``/ws/chat`` straight on the ASGI server's events (no web
+framework between the socket and a connection: it carries every stanza), and the control API under
+``/sandbox`` (``control``) as the quart-trio app of :func:`create_app`; :func:`serve` runs it on hypercorn
+in the caller's nursery::
 
     sandbox = Sandbox(Network.open(state_dir, rng=secrets.token_bytes))
     url = await nursery.start(serve, sandbox, "127.0.0.1", 0)     # -> "http://127.0.0.1:41879"
@@ -26,12 +28,12 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
-from quart import websocket
+from hypercorn.typing import ASGIFramework, ASGIReceiveCallable, ASGISendCallable, Scope
 from quart_trio import QuartTrio
 
 from waproto.binary import Node
@@ -47,10 +49,22 @@ from waproto.sandbox.usync import devices_notification
 if TYPE_CHECKING:
     from waproto.sandbox.media import MediaServer
 
-__all__ = ["LoginHook", "Sandbox", "StanzaHandler", "create_app", "run_standalone", "serve", "start_media"]
+__all__ = [
+    "CHAT_PATH",
+    "LoginHook",
+    "Sandbox",
+    "StanzaHandler",
+    "create_app",
+    "create_asgi",
+    "run_standalone",
+    "serve",
+    "start_media",
+]
 
 log = logging.getLogger(__name__)
 
+#: The path of the chat websocket.
+CHAT_PATH: Final = "/ws/chat"
 #: Handles a non-iq stanza a client sent.
 StanzaHandler = Callable[[Connection, Node], Awaitable[None]]
 #: Runs after a login's ``<success>``; returns how many offline stanzas it delivered.
@@ -169,50 +183,83 @@ class Sandbox:
         return told
 
 
-class _QuartTransport:
-    """The current quart websocket as a connection :class:`~waproto.sandbox.connection.Transport`."""
+class _AsgiTransport:
+    """A websocket of the ASGI server (hypercorn) as a connection :class:`~waproto.sandbox.connection.Transport`,
+    with no web framework in between.
 
-    def __init__(self) -> None:
-        self._ws = cast(Any, websocket)._get_current_object()
+    Each message the client sends reaches the connection's task straight from the server's queue (quart
+    passes each one through a task and a channel of its own: a task switch more per message), and each
+    message the connection writes goes to the server's send at once. A text message is refused; the
+    server's ``websocket.disconnect`` reads as the end.
+    """
+
+    def __init__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        self._receive = receive
+        self._send = send
         self._closed = False
+
+    async def accept(self) -> bool:
+        """Wait for the client's connect and accept it; False if it went away first."""
+        event = await self._receive()
+        if event["type"] != "websocket.connect":
+            self._closed = True
+            return False
+        await self._send({"type": "websocket.accept", "subprotocol": None, "headers": []})
+        return True
 
     async def receive(self) -> bytes | None:
         if self._closed:
             return None
-        data = await self._ws.receive()
-        if data is None:  # quart reports an empty binary message as None
+        event = await self._receive()
+        if event["type"] != "websocket.receive":
+            self._closed = True  # websocket.disconnect
+            return None
+        data = event.get("bytes")
+        if data is None:
+            if event.get("text") is not None:
+                raise DecodeError("a text websocket message (WhatsApp frames are binary)")
             return b""
-        if isinstance(data, str):
-            raise DecodeError("a text websocket message (WhatsApp frames are binary)")
-        return bytes(data)
+        return data
 
     async def send(self, data: bytes) -> None:
         if self._closed:
             raise ConnectionClosed("the websocket is closed")
         try:
-            await self._ws.send(data)
-        except Exception as exc:  # hypercorn refuses a send once the client has gone
+            await self._send({"type": "websocket.send", "bytes": data, "text": None})
+        except Exception as exc:  # the server refuses a send once the client has gone
             raise ConnectionClosed(f"the websocket is gone: {exc!r}") from exc
 
     async def close(self, code: int, reason: str) -> None:
         if not self._closed:
             self._closed = True
-            await self._ws.close(code, reason)
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
 
 def create_app(sandbox: Sandbox) -> QuartTrio:
-    """The quart-trio app: ``/ws/chat`` and the control API under ``/sandbox``."""
+    """The quart-trio app of the control API under ``/sandbox`` (:func:`create_asgi` adds ``/ws/chat``)."""
     from waproto.sandbox.control import register_control_routes
 
     app = QuartTrio(__name__)
-
-    @app.websocket("/ws/chat")
-    async def chat() -> None:
-        peer = websocket.headers.get("Remote-Addr", "?")
-        await sandbox.handle(_QuartTransport(), peer=peer)
-
     register_control_routes(app, sandbox)
     return app
+
+
+def create_asgi(sandbox: Sandbox) -> ASGIFramework:
+    """The ASGI app :func:`serve` runs: the websocket ``/ws/chat`` served directly, everything else by
+    :func:`create_app`."""
+    app = create_app(sandbox)
+
+    async def asgi(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        if scope["type"] == "websocket" and scope["path"] == CHAT_PATH:
+            transport = _AsgiTransport(receive, send)
+            if await transport.accept():
+                client = scope.get("client")
+                peer = f"{client[0]}:{client[1]}" if client else "?"
+                await sandbox.handle(transport, peer=peer)
+            return
+        await app(scope, receive, send)
+
+    return asgi
 
 
 async def serve(
@@ -234,11 +281,11 @@ async def serve(
     config.errorlog = logging.getLogger("waproto.sandbox.http")
     config.graceful_timeout = 2
     config.websocket_ping_interval = None
-    app = create_app(sandbox)
+    app = create_asgi(sandbox)
     trigger = shutdown_trigger if shutdown_trigger is not None else trio.sleep_forever
 
     async def run(task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
-        await hypercorn_serve(app, config, shutdown_trigger=trigger, task_status=task_status)
+        await hypercorn_serve(app, config, shutdown_trigger=trigger, task_status=task_status, mode="asgi")
 
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(run)
