@@ -6,7 +6,8 @@ already there (or the kernel takes the write at once) the calling task goes back
 ``epoll_wait`` and a task switch), which is a large part of what a small stanza costs. Here a call that
 completes at once returns at once; a call that must wait parks in ``trio.lowlevel.wait_readable`` /
 ``wait_writable`` as trio's does. So that one busy connection cannot starve other tasks, or miss a
-cancellation, every :data:`YIELD_EVERY`-th call that did not wait is a checkpoint.
+cancellation, every :data:`YIELD_EVERY`-th call is a checkpoint *before* it touches the socket, so a
+cancellation there loses no data (bytes already read are always returned).
 
 :func:`open_tcp` connects with trio's ``open_tcp_stream`` (happy eyeballs, its errors) and takes the
 connected socket over. TLS goes on top as before (``trio.SSLStream`` over this stream).
@@ -45,6 +46,7 @@ class TcpStream(trio.abc.HalfCloseableStream):
         self._unyielded = 0
 
     async def _maybe_yield(self) -> None:
+        """Every YIELD_EVERY-th call: a checkpoint, before the call does any I/O."""
         self._unyielded += 1
         if self._unyielded >= YIELD_EVERY:
             self._unyielded = 0
@@ -59,20 +61,19 @@ class TcpStream(trio.abc.HalfCloseableStream):
         size = _RECEIVE_SIZE if max_bytes is None else max_bytes
         if size < 1:
             raise ValueError("max_bytes must be >= 1")
+        await self._maybe_yield()
         while True:
             self._check_open()
             try:
-                data = self._sock.recv(size)
+                return self._sock.recv(size)
             except BlockingIOError:
                 await self._wait(trio.lowlevel.wait_readable)
-                continue
             except OSError as exc:
                 raise self._broken(exc) from exc
-            await self._maybe_yield()
-            return data
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Write all of ``data``, waiting while the kernel's buffer is full."""
+        await self._maybe_yield()
         with memoryview(data) as view:
             sent = 0
             total = len(view)
@@ -84,7 +85,6 @@ class TcpStream(trio.abc.HalfCloseableStream):
                     await self._wait(trio.lowlevel.wait_writable)
                 except OSError as exc:
                     raise self._broken(exc) from exc
-        await self._maybe_yield()
 
     async def wait_send_all_might_not_block(self) -> None:
         self._check_open()
