@@ -7,6 +7,9 @@ times, nearly always uncontended, so those rounds were a large share of the CPU 
 lock on release, first come first served (as ``trio.Lock``). A task cancelled while waiting leaves the
 queue without taking the lock.
 
+The sandbox (``waproto.sandbox``) takes it for the same reason: it routes every stanza and writes to
+every connection under a lock that is almost always free.
+
 Use it only as ``async with lock:``. It is NOT reentrant, does not record its owner, and is not a
 checkpoint: a loop that takes it must yield elsewhere (the client's loops wait on the network).
 """

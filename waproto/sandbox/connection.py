@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Final, Protocol
 import trio
 
 from waproto.binary import Node, marshal, unmarshal
+from waproto.client.locks import QuickLock
 from waproto.errors import DecodeError, RemoteProtocolError, WAProtoError
 from waproto.jid import JID
 from waproto.noise import FrameReader, FrameWriter, NoiseResponder, TransportCipher
 from waproto.proto import ClientPayload, decode
-from waproto.sandbox.mutex import Mutex
 from waproto.signal import curve
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ class Connection:
         self._reader = FrameReader(expect_intro=True)
         self._writer = FrameWriter(intro=b"")
         self._frames: list[bytes] = []
-        self._send_lock = Mutex()
+        self._send_lock = QuickLock()
         self._waiters: dict[str, trio.MemorySendChannel[Node]] = {}
         self._scope: trio.CancelScope | None = None
         self._closed = trio.Event()

@@ -48,13 +48,13 @@ from typing import TYPE_CHECKING, Final
 import trio
 
 from waproto.binary import Node
+from waproto.client.locks import QuickLock
 from waproto.errors import DecodeError, LocalProtocolError, RemoteProtocolError
 from waproto.jid import GROUP_SERVER, JID
 from waproto.media import encrypt_media
 from waproto.sandbox.connection import Connection, ConnectionClosed
 from waproto.sandbox.iqs import error_iq
 from waproto.sandbox.journal import Journal
-from waproto.sandbox.mutex import Mutex
 from waproto.sandbox.offline import open_queues
 from waproto.sandbox.phone import MEDIA_KINDS, PhoneKeys, SimPhone
 from waproto.sandbox.phone_log import LogEntry, media_fields
@@ -91,7 +91,7 @@ class Messaging:
         self.queues: OfflineQueues = open_queues(sandbox.network.state_dir)
         self.phones: dict[str, SimPhone] = {}
         self._journals: dict[str, Journal] = {}
-        self._lock = Mutex()
+        self._lock = QuickLock()
 
     def install(self) -> None:
         """Register the handlers and the login hook on the sandbox."""
