@@ -269,9 +269,9 @@ class Sessions:
 
     async def delete(self, session_id: str) -> Session:
         """Log the session out (unlinking the device when connected), stop it and wipe its WhatsApp state."""
+        await self._hand_over(self.get(session_id))  # outside the lock: other sessions are not held up
         async with self._lock:
             session = self.get(session_id)
-            await self._hand_over(session)
             if session.status == "connected":
                 try:
                     with trio.move_on_after(10):
