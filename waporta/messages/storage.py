@@ -1,5 +1,6 @@
 """Where received messages are kept: the ``inbound_messages`` table (migration 0003), one row per message
-(key ``(session_id, chat, sender, message_id)``), committed before the receipt, ``handled_at`` set once the
+(key ``(session_id, chat, sender, message_id)``, the chat of a direct message from someone else being its
+sender, so a redelivery addressed by LID instead of phone number is the same row), committed before the receipt, ``handled_at`` set once the
 hooks have had it.
 
 This module is NOT the message's shape (``waporta.messages.inbound``) or the order and timing of hand-over
@@ -31,7 +32,7 @@ async def store_inbound(
     record = message.to_record_json()
     params = (
         message.session_id,
-        str(message.chat),
+        str(_key_chat(message)),
         str(message.sender),
         message.message_id,
         record,
@@ -51,6 +52,15 @@ async def store_inbound(
         return seq
 
     return await db.write(insert)
+
+
+def _key_chat(message: InboundMessage) -> object:
+    """The chat of ``message``'s key: for a direct message from someone else, the sender in the form
+    :class:`InboundMessage` settled on (its phone number when the stanza named both), so one message
+    delivered once addressed by phone number and once by LID is one row; else the chat as delivered."""
+    if not message.is_group and not message.from_me:
+        return message.sender
+    return message.chat
 
 
 def _mark_statement(seqs: Collection[int], handled_at: float) -> tuple[str, tuple[Any, ...]] | None:

@@ -8,6 +8,8 @@ from pathlib import Path
 from tests.waporta.messages.helpers import (
     GROUP,
     ME,
+    PEER,
+    PEER_LID,
     handled,
     inbound,
     received,
@@ -59,3 +61,13 @@ async def test_delete_session_wipes_its_messages(db: Database) -> None:
     await delete_session(db, "sales")
     assert await load_pending(db, "sales") == []
     assert len(await load_pending(db, "kept")) == 1
+
+
+async def test_one_message_addressed_by_phone_number_then_by_lid_is_stored_once(db: Database) -> None:
+    by_pn = inbound(chat=PEER, sender=PEER.with_device(0), sender_alt=PEER_LID)
+    by_lid = inbound(chat=PEER_LID, sender=PEER_LID.with_device(0), sender_alt=PEER)
+    assert by_pn.chat != by_lid.chat  # the payloads keep the chat as WhatsApp addressed it
+    assert await store_inbound(db, by_pn, received_at=1.0) is not None
+    assert await store_inbound(db, by_lid, received_at=2.0) is None  # a redelivery, not a new message
+    other = inbound(id="3EB0BBBBBBBBBBBBBBBBBB", chat=PEER_LID, sender=PEER_LID.with_device(0), sender_alt=PEER)
+    assert await store_inbound(db, other, received_at=3.0) is not None
