@@ -1,4 +1,5 @@
-"""Fixtures of the session tests: a served sandbox with a phone and an echo account, and a database."""
+"""Fixtures of the session tests: a served sandbox with a phone and an echo account (``db`` comes from
+``tests/waporta/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import pytest
 
 from tests.waporta.sessions.helpers import ECHO, PHONE
 from tests.waproto.sandbox.interop_helpers import Served, served_sandbox
-from waporta.storage import Database
 
 
 @pytest.fixture
@@ -19,11 +19,3 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         await running.create_account(ECHO, name="Echo", bot="echo")
         yield running
 
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    opened = await Database.open(tmp_path / "waporta.db")
-    try:
-        yield opened
-    finally:
-        await opened.aclose()

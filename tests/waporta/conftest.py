@@ -1,4 +1,5 @@
-"""The message tests' database: a real SQLite file in the test's directory."""
+"""Fixtures shared by the hub's tests: ``db``, a real SQLite database file ``waporta.db`` in the test's
+directory (a folder's own ``conftest.py`` may define another)."""
 
 from __future__ import annotations
 
