@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from waporta.messages.inbound import InboundMessage
 from waporta.storage import Database
+from waproto.jid import JID
 
 __all__ = ["find_inbound", "load_pending", "load_replay", "mark_handled", "store_inbound"]
 
@@ -54,7 +55,7 @@ async def store_inbound(
     return await db.write(insert)
 
 
-def _key_chat(message: InboundMessage) -> object:
+def _key_chat(message: InboundMessage) -> JID:
     """The chat of ``message``'s key: for a direct message from someone else, the sender in the form
     :class:`InboundMessage` settled on (its phone number when the stanza named both), so one message
     delivered once addressed by phone number and once by LID is one row; else the chat as delivered."""
