@@ -78,6 +78,15 @@ KEYS_FROM_RETRY: Final = 2
 RETRY_MEMORY: Final = 1024
 
 
+def _answering(node: Node, attrs: dict[str, str | JID], copied: tuple[str, ...]) -> dict[str, str | JID]:
+    """``attrs`` for a stanza answering ``node``: ``to`` its ``from``, and the ``copied`` attributes it has."""
+    for name, as_name in (("from", "to"), *((name, name) for name in copied)):
+        value = node.attrs.get(name)
+        if isinstance(value, JID | str):
+            attrs[as_name] = value
+    return attrs
+
+
 class RetryCounts:
     """How many retry receipts went out per failed message (by id, sender and participant), in memory,
     the :data:`RETRY_MEMORY` most recent messages."""
@@ -267,21 +276,13 @@ class Receiver:
             log.warning(
                 "message %s from %s: no more retry receipts after %d", message_id, sender, MAX_RETRY_RECEIPTS
             )
-        ack: dict[str, str | JID] = {"id": message_id, "class": "message"}
-        for name, as_name in (("from", "to"), ("participant", "participant")):
-            value = node.attrs.get(name)
-            if isinstance(value, JID | str):
-                ack[as_name] = value
+        ack = _answering(node, {"id": message_id, "class": "message"}, ("participant",))
         await self.send_receipt(Node("ack", ack))
 
     async def _retry_receipt(self, node: Node, message_id: str, count: int) -> Node:
         """The ``retry`` receipt asking the sender to send ``message_id`` again (the ``count``-th time);
         from the second on it carries our keys, so the sender can start a new session with this device."""
-        attrs: dict[str, str | JID] = {"id": message_id, "type": "retry"}
-        for name, as_name in (("from", "to"), ("participant", "participant"), ("recipient", "recipient")):
-            value = node.attrs.get(name)
-            if isinstance(value, JID | str):
-                attrs[as_name] = value
+        attrs = _answering(node, {"id": message_id, "type": "retry"}, ("participant", "recipient"))
         t = node.attrs.get("t")
         credentials = self.client.credentials
         children = [
@@ -315,11 +316,9 @@ class Receiver:
             status = receipt_status(kind)
             if found and status is not None:
                 await self.on_receipt(MessageStatus(found, status, sender, jid_attr(node, "from") or sender))
-        ack: dict[str, str | JID] = {"id": str(node.attrs.get("id", "")), "class": "receipt"}
-        for name, as_name in (("from", "to"), ("participant", "participant"), ("type", "type")):
-            value = node.attrs.get(name)
-            if isinstance(value, JID | str):
-                ack[as_name] = value
+        ack = _answering(
+            node, {"id": str(node.attrs.get("id", "")), "class": "receipt"}, ("participant", "type")
+        )
         await self.send_receipt(Node("ack", ack))
 
     async def send_receipt(self, receipt: Node) -> None:
